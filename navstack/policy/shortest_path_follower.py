@@ -26,7 +26,7 @@ class ShortestPathFollower(Agent):
     name = "oracle"
 
     def __init__(self, sim: SimConfig, privileged: PrivilegedInfo, stop_margin: float = 0.02,
-                 weight: float = 1.2, max_expansions: int = 60000):
+                 weight: float = 1.05, max_expansions: int = 60000):
         self.sim = sim
         self.info = privileged
         self.stop_distance = sim.success_distance - stop_margin

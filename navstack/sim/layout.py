@@ -99,6 +99,15 @@ class FloorPlan:
 def _split_rooms(rng: np.random.Generator, n: int, min_dim: float) -> List[Tuple[float, float, float, float]]:
     area = n * rng.uniform(11.0, 16.0)
     aspect = rng.uniform(1.0, 1.6)
+    for _ in range(8):  # an unlucky sequence of cuts can leave too little room: grow the house and retry
+        rects = _split_once(rng, n, min_dim, area, aspect)
+        if len(rects) == n:
+            break
+        area *= 1.15
+    return rects
+
+
+def _split_once(rng, n: int, min_dim: float, area: float, aspect: float):
     w, d = snap(np.sqrt(area * aspect)), snap(np.sqrt(area / aspect))
     rects = [(0.0, 0.0, w, d)]
     while len(rects) < n:

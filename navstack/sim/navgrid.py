@@ -105,9 +105,11 @@ class NavGrid:
         r, c = self.spec.to_cell(x, z)
         ok = self.spec.inside(r, c)
         grid = self.island if island_only else self.navigable
+        if np.ndim(ok) == 0:
+            return bool(ok) and bool(grid[r, c])
         out = np.zeros(np.shape(ok), bool)
-        out[ok] = grid[np.asarray(r)[ok], np.asarray(c)[ok]] if np.ndim(ok) else grid[r, c]
-        return out if np.ndim(ok) else bool(out)
+        out[ok] = grid[r[ok], c[ok]]
+        return out
 
     def segment_free(self, a, b, step: float | None = None) -> float:
         """Fraction of the straight move a->b (x, z) that stays navigable (1.0 = fully free)."""
@@ -218,6 +220,7 @@ class NavGrid:
                 break
             cand = pos + dirs * step
             vals = self.field_value(field, cand[:, 0], cand[:, 1])
+            vals[~self.is_navigable(cand[:, 0], cand[:, 1], island_only=False)] = np.inf
             k = int(np.argmin(vals))
             if not vals[k] < cur:
                 break

@@ -141,6 +141,21 @@ def _rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgba[:, :, :3])  # pragma: no cover
 
 
+def _raise_malloc_mmap_threshold() -> None:
+    """Stop glibc from returning each frame's multi-MB buffers to the OS and page-faulting them back.
+
+    glibc serves allocations above its mmap threshold (128 KiB at start) with fresh mmaps, and
+    trims freed heap above a trim threshold; either way every frame's outputs (Open3D's hit
+    tensors, depth, ids, rgb: ~13 MB at 640x480) are page-faulted anew, ~2000 faults a frame,
+    10-20 % of the frame time. Freeing one mmapped block of 24 MiB makes glibc raise both
+    thresholds (its documented dynamic adjustment; up to 32 MiB) for the whole process, so frame
+    buffers come from and go back to the heap. No-op elsewhere; a process that already freed a
+    large block (e.g. after loading a house) is unaffected.
+    """
+    block = np.empty(24 << 20, np.uint8)  # untouched: costs an mmap/munmap pair, no memory
+    del block
+
+
 def _check_near(near) -> float:
     try:
         near = float(near)
@@ -190,7 +205,7 @@ class Renderer:
     threads: cast_rays threads (None or 0 = all cores).
 
     Thread-safe: casts are serialised on a lock (each cast already uses `threads` cores); the
-    numpy shading runs outside it. Results never alias internal buffers.
+    numpy shading runs outside it in per-thread work buffers. Results never alias internal buffers.
     """
 
     def __init__(
@@ -230,6 +245,7 @@ class Renderer:
         self.num_meshes = len(meshes)
 
         self.scene = o3d.t.geometry.RaycastingScene(nthreads=self.threads)
+        _raise_malloc_mmap_threshold()
 
         # ---- atlas: tiles for textured (texture, diffuse) pairs, then single texels.
         tile_index: Dict[tuple, int] = {}  # (id(texture) or None, diffuse) -> atlas offset
@@ -348,6 +364,7 @@ class Renderer:
         self._dir_cache: Dict[tuple, Tuple[np.ndarray, np.ndarray]] = {}
         self._ray_buf: Dict[tuple, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ rays
     def _camera_axes(self, cam: Tuple[int, int, float, float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
@@ -432,36 +449,43 @@ class Renderer:
             depth = depth + np.float32(near)  # inf stays inf
         else:
             depth = depth.copy()
-        # np.take on flat tables beats fancy indexing; INVALID_ID viewed as int32 is -1, which
-        # picks the tables' last (miss) entry, so no per-pixel masking is needed.
+        # INVALID_ID viewed as int32 is -1, which picks the tables' last (miss) entry, so no
+        # per-pixel masking is needed. np.take(mode="wrap", out=...) into per-thread work buffers:
+        # flat gathers beat fancy indexing, and reused buffers avoid page-faulting fresh ones.
         gid = ans["geometry_ids"].numpy().view(np.int32)
-        instance = np.take(self._geom_instance, gid)
+        instance = np.take(self._geom_instance, gid, mode="wrap")
 
         rgb = None
         if want_rgb:
-            tri = np.take(self._geom_offset, gid)
+            ws = self._workspace(h * w)
+            tri, tmp_i = ws["tri"], ws["tmp_i"]
+            np.take(self._geom_offset, gid, out=tri, mode="wrap")
             tri += ans["primitive_ids"].numpy().view(np.int32)  # misses: (T + 1) - 1 = sentinel
             u, v = ans["primitive_uvs"].numpy().T  # strided views
             # texel coordinates (col + i * row, as complex64: half the gathers of separate arrays)
             # = corner0 + u * (corner1 - corner0) + v * (corner2 - corner0)
-            st = np.take(self._tc1, tri)
+            st, tmp_c = ws["st"], ws["tmp_c"]
+            np.take(self._tc1, tri, out=st, mode="wrap")
             st *= u
-            tmp = np.take(self._tc2, tri)
-            tmp *= v
-            st += tmp
-            st += np.take(self._tc0, tri)
-            st = st.view(np.float32)
-            ci = st[0::2].astype(np.int32)  # non-negative by construction, so truncation = floor
-            ri = st[1::2].astype(np.int32)
+            np.take(self._tc2, tri, out=tmp_c, mode="wrap")
+            tmp_c *= v
+            st += tmp_c
+            np.take(self._tc0, tri, out=tmp_c, mode="wrap")
+            st += tmp_c
+            stf = st.view(np.float32)
+            ci, ri = ws["ci"], ws["ri"]
+            ci[...] = stf[0::2]  # float -> int truncation; non-negative by construction, so = floor
+            ri[...] = stf[1::2]
             ci &= self._mask  # repeat wrap
             ri &= self._mask
             ri <<= self._shift
             ri += ci
-            ri += np.take(self._tri_base, tri)
-            texel = np.take(self._atlas, ri)
-            shade = np.take(self._tri_shade, tri)
+            ri += np.take(self._tri_base, tri, out=tmp_i, mode="wrap")
+            texel, rb, shade = ws["texel"], ws["rb"], ws["shade"]
+            np.take(self._atlas, ri, out=texel, mode="wrap")
+            np.take(self._tri_shade, tri, out=shade, mode="wrap")
             # Per-channel multiply by shade/256 on packed RGBA (SWAR: R and B together, then G).
-            rb = texel & np.uint32(0x00FF00FF)
+            np.bitwise_and(texel, np.uint32(0x00FF00FF), out=rb)
             rb *= shade
             rb >>= np.uint32(8)
             rb &= np.uint32(0x00FF00FF)
@@ -470,12 +494,30 @@ class Renderer:
             texel >>= np.uint32(8)
             texel &= np.uint32(0x0000FF00)
             texel |= rb
-            rgb = _rgba_to_rgb(texel.view(np.uint8).reshape(h, w, 4))
+            rgb = _rgba_to_rgb(texel.view(np.uint8).reshape(h, w, 4))  # a fresh array
 
         normal = None
         if want_normal:
             normal = ans["primitive_normals"].numpy().reshape(h, w, 3).copy()
         return RenderResult(rgb=rgb, depth=depth.reshape(h, w), instance=instance.reshape(h, w), normal=normal)
+
+    def _workspace(self, n: int) -> Dict[str, np.ndarray]:
+        """Per-thread shading buffers for n pixels (reused between frames of the same size)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None or len(ws["tri"]) != n:
+            ws = {
+                "tri": np.empty(n, np.int32),
+                "tmp_i": np.empty(n, np.int32),
+                "ci": np.empty(n, np.int32),
+                "ri": np.empty(n, np.int32),
+                "st": np.empty(n, np.complex64),
+                "tmp_c": np.empty(n, np.complex64),
+                "texel": np.empty(n, np.uint32),
+                "rb": np.empty(n, np.uint32),
+                "shade": np.empty(n, np.uint32),
+            }
+            self._local.ws = ws
+        return ws
 
     def mesh_geometry_id(self, mesh_index: int) -> Optional[int]:
         """Open3D geometry id of mesh `mesh_index` (None if it had no triangles)."""

@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from navstack.eval import EvalConfig, evaluate, parse_seed_range
+
+CONTRACT = ("task", "agent", "episodes", "success", "spl", "soft_spl", "distance_to_goal", "steps_per_second")
+
+
+def test_parse_seed_range():
+    assert parse_seed_range("9000-9002") == [9000, 9001, 9002]
+    assert parse_seed_range("1,4-5") == [1, 4, 5]
+    for bad in ("", "a-b", "5-3", "-2"):
+        with pytest.raises(ValueError, match="seed"):
+            parse_seed_range(bad)
+
+
+def test_oracle_is_perfect_and_contract_files(tmp_path, house):
+    s = evaluate(EvalConfig(task="objectnav", scene_seeds=[7], episodes_per_scene=4, agent="oracle",
+                            out=str(tmp_path), progress=False))
+    for k in CONTRACT:
+        assert k in s
+    assert s["episodes"] == 4
+    assert s["success"] == 1.0
+    assert s["spl"] >= 0.9
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["success"] == s["success"]
+    lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    rec = json.loads(lines[0])
+    assert rec["called_stop"] and rec["distance_to_goal"] < 0.1
+    assert (tmp_path / rec["map_png"]).stat().st_size > 1000
+    assert (tmp_path / "datasets" / "objectnav" / "content" / "house_7.json.gz").exists()
+
+
+def test_random_agent_and_goat(tmp_path, house):
+    s = evaluate(EvalConfig(task="goat", scene_seeds=[7], episodes_per_scene=2, agent="random",
+                            out=str(tmp_path), progress=False, save_maps=False))
+    assert s["episodes"] == 2 and 0.0 <= s["success"] <= 1.0
+    assert "success_by_subtask_index" in s and s["first_subtask_success"] is not None
+
+
+def test_oracle_goat_subtasks(tmp_path, house):
+    s = evaluate(EvalConfig(task="goat", scene_seeds=[7], episodes_per_scene=1, agent="oracle",
+                            out=str(tmp_path), progress=False, save_maps=False))
+    assert s["success"] == 1.0
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="unknown task"):
+        evaluate(EvalConfig(task="pointnav"))
+    with pytest.raises(ValueError, match="unknown agent"):
+        evaluate(EvalConfig(agent="nobody", scene_seeds=[7], out="/tmp/navstack-never"))
+
+
+def test_cli_light_commands_do_not_import_torch(tmp_path):
+    code = ("import sys; from navstack.cli import main; rc = main(['episodes', 'inspect', sys.argv[1]]); "
+            "assert 'torch' not in sys.modules and 'open3d' not in sys.modules, 'heavy import'; sys.exit(rc)")
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    r = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0 and "bad.json.gz" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "navstack.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "eval" in r.stdout
+
+
+def test_cli_eval_error_is_clean(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "navstack.cli", "eval", "--scene-seeds", "x", "--out", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "bad seed range" in r.stderr and "Traceback" not in r.stderr

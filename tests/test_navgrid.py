@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+
+from navstack.sim.navgrid import NavGrid
+
+
+def open_room(obstacles=()):
+    return NavGrid((0, 0, 6, 6), [(0, 0, 6, 6)], obstacles, agent_radius=0.18, resolution=0.05)
+
+
+def test_clearance_respects_agent_radius():
+    g = open_room()
+    assert g.is_navigable(3.0, 3.0)
+    assert g.is_navigable(0.25, 3.0)
+    assert not g.is_navigable(0.1, 3.0), "closer to the outside than the agent radius"
+    assert not g.is_navigable(-1.0, 3.0)
+
+
+def test_geodesic_in_open_space_matches_euclid():
+    g = open_room()
+    for a, b in [((1, 1), (5, 5)), ((1, 3), (5, 3.5)), ((0.5, 5.5), (5.5, 0.5))]:
+        d = g.geodesic_distance(a, [b])
+        assert d == pytest.approx(math.dist(a, b), rel=0.02)
+
+
+def test_geodesic_goes_around_a_wall():
+    wall = (3.0, 2.5, 0.05, 2.5, 0.0)  # x = 3 from z = 0 to 5: passage only at z > 5
+    g = open_room([wall])
+    a, b = (1.5, 1.0), (4.5, 1.0)
+    d = g.geodesic_distance(a, [b])
+    # Around the wall end at (3, 5 + clearance): two legs of about sqrt(1.5^2 + 4.2^2).
+    lower = 2 * math.hypot(1.5, 4.0 + 0.05 + 0.18)
+    assert lower - 0.05 < d < lower + 0.4
+    path = g.shortest_path(a, [b])
+    assert g.is_navigable(path[:, 0], path[:, 1], island_only=False).all()
+    assert np.linalg.norm(np.diff(path, axis=0), axis=1).sum() == pytest.approx(d, rel=0.05)
+
+
+def test_unreachable_is_inf_and_segment_blocking():
+    box = (4.5, 4.5, 0.8, 0.8, 0.0)
+    g = open_room([box])
+    assert math.isinf(g.geodesic_distance((1, 1), [(4.5, 4.5)]))  # inside the obstacle
+    assert g.segment_free((1, 4.5), (5.5, 4.5)) < 1.0
+    assert g.segment_free((1, 1), (2, 1)) == 1.0
+
+
+def test_rotated_obstacle_and_bad_parameters():
+    g = open_room([(3, 3, 1.0, 0.1, math.pi / 4)])
+    assert not g.is_navigable(3 + 0.5, 3 - 0.5, island_only=False)  # on the rotated bar
+    assert g.is_navigable(3 + 0.5, 3 + 0.5, island_only=False)
+    with pytest.raises(ValueError):
+        NavGrid((0, 0, 1, 1), [(0, 0, 1, 1)], [], agent_radius=0.18, resolution=0)
+    with pytest.raises(ValueError, match="no navigable"):
+        NavGrid((0, 0, 0.2, 0.2), [(0, 0, 0.2, 0.2)], [], agent_radius=0.18)
