@@ -48,6 +48,12 @@ class ProposalConfig:
     wall_min_top: float = 2.25  # a vertical plane reaching this high is a wall
     wall_min_width: float = 2.0  # ... or one this wide
     wall_min_width_at_top: float = 1.2  # ... or one this wide that runs out of the top of the image
+    wall_low_reach: float = 0.3  # ... or one that runs out of the top of the image down to this height
+    wall_behind_margin: float = 0.2  # the last two tests also need (almost) nothing seen behind the plane:
+    wall_behind_fraction: float = 0.03  # at most this fraction of surface pixels > margin behind it
+    wall_behind_reach: float = 0.6  # ... counting points up to this far beyond its ends along the plane
+    wall_grow: int = 3  # wall masks grow this many pixels over depth-continuous neighbours (corners, cut lines)
+    min_side_px: int = 3  # segments thinner than this (working pixels) are dropped (slivers)
     plane_normal_cos: float = 0.97  # neighbours on one plane: normals within ~14 deg
     depth_jump_abs: float = 0.04  # metres
     depth_jump_rel: float = 0.03  # fraction of depth
@@ -231,6 +237,24 @@ def _reattach(labels: np.ndarray, cand: np.ndarray, z: np.ndarray, tau_abs: floa
     return lab
 
 
+def _grow(mask: np.ndarray, allowed: np.ndarray, z: np.ndarray, tau_abs: float, tau_rel: float,
+          rounds: int) -> np.ndarray:
+    """Grow `mask` over `allowed` 4-neighbours with continuous depth, `rounds` pixels deep."""
+    m = mask.copy()
+    for _ in range(rounds):
+        add = np.zeros_like(m)
+        tau = tau_abs + tau_rel * z
+        add[:, 1:] |= m[:, :-1] & (np.abs(z[:, 1:] - z[:, :-1]) < tau[:, 1:])
+        add[:, :-1] |= m[:, 1:] & (np.abs(z[:, :-1] - z[:, 1:]) < tau[:, :-1])
+        add[1:, :] |= m[:-1, :] & (np.abs(z[1:, :] - z[:-1, :]) < tau[1:, :])
+        add[:-1, :] |= m[1:, :] & (np.abs(z[:-1, :] - z[1:, :]) < tau[:-1, :])
+        add &= allowed & ~m
+        if not add.any():
+            break
+        m |= add
+    return m
+
+
 def _subsample(points: np.ndarray, n: int) -> np.ndarray:
     if len(points) <= n:
         return points
@@ -272,7 +296,7 @@ class GeometricProposer:
         s = cfg.stride
         pts, valid = geo.depth_to_world_points(obs, s, cfg.min_depth, cfg.max_depth)
         z = np.where(valid, obs.depth[::s, ::s], 0.0).astype(np.float32)
-        valid &= z <= cfg.max_range
+        self._cam = geo.observation_camera(obs).position.astype(np.float32)
         hh, ww = valid.shape
         y = pts[..., 1]
         labels = np.zeros((hh, ww), np.int32)
@@ -292,8 +316,11 @@ class GeometricProposer:
                 near = np.zeros_like(cand)
                 near[cand] = self.structure.contains(pts[..., 0][cand], pts[..., 2][cand])
                 wall |= near
+        if wall.any():
+            wall = _grow(wall, rest, z, cfg.depth_jump_abs, cfg.depth_jump_rel, cfg.wall_grow)
         labels[wall] = WALL
         rest &= ~wall
+        rest &= z <= cfg.max_range
 
         # ---- segments
         bx, by = _depth_breaks(z, valid, cfg)
@@ -350,30 +377,54 @@ class GeometricProposer:
         np.minimum.at(zmin, ids, p[:, 2])
         np.maximum.at(zmax, ids, p[:, 2])
         span = np.hypot(xmax - xmin, zmax - zmin)
-        top_rows = np.zeros(n, bool)
-        top_rows[np.unique(lab[0][lab[0] > 0])] = True
+        ymin = np.full(n, np.inf)
+        np.minimum.at(ymin, ids, p[:, 1])
+        # normals are undefined on the outermost pixel ring: "touches the top" = starts in row <= 2
+        top_rows = stats[:, 1] <= 2
+        bottom_rows = stats[:, 1] + stats[:, 3] >= hh - 2
         px = stats[:, 4]
-        min_px = max(8, 200 // (self.config.stride ** 2))
-        evidence = (ymax >= cfg.wall_min_top) & (px >= min_px)
-        big = evidence | ((span >= cfg.wall_min_width) & (px >= min_px)) | \
-            (top_rows & (span >= cfg.wall_min_width_at_top) & (px >= min_px))
-        big[0] = False
+        min_px = max(8, 200 // (cfg.stride ** 2))
+        evidence = (ymax >= cfg.wall_min_top) & (px >= 4)
+        maybe = ~evidence & (px >= min_px) & (
+            (span >= cfg.wall_min_width) | (top_rows & (span >= cfg.wall_min_width_at_top))
+            | (top_rows & ((ymin < cfg.wall_low_reach) | bottom_rows)))
+        maybe[0] = False
+        evidence[0] = False
+        big = evidence.copy()
+        if maybe.any():
+            # A wall has nothing behind it: furniture leaves the wall behind visible around it.
+            allp = pts[valid]
+            for k in np.flatnonzero(maybe):
+                sel_k = lab == k
+                nk = normals[sel_k].mean(axis=0)
+                nk[1] = 0.0
+                nk /= max(float(np.linalg.norm(nk)), 1e-6)
+                pk = pts[sel_k]
+                c = pk.mean(axis=0)
+                dist = (allp - c) @ nk
+                if nk @ (self._cam - c) < 0:
+                    dist = -dist
+                # only what lies beside the region along the plane counts (not rooms seen through doors)
+                tang = np.array([-nk[2], 0.0, nk[0]], np.float32)
+                tk = (pk - c) @ tang
+                ta = (allp - c) @ tang
+                beside = (ta > tk.min() - cfg.wall_behind_reach) & (ta < tk.max() + cfg.wall_behind_reach)
+                if float((beside & (dist < -cfg.wall_behind_margin)).mean()) <= cfg.wall_behind_fraction:
+                    big[k] = True
         wall = big[lab]
         # Remember where walls stood (strong evidence only: regions reaching wall height).
-        evidence[0] = False
         ev = evidence[lab]
         if ev.any():
             e = pts[ev]
             self.structure.add(e[:, 0], e[:, 2])
-        # Cut-line pixels of wall regions: grow the wall mask by one pixel over vertical pixels.
-        grown = wall.copy()
-        grown[:, 1:] |= wall[:, :-1]
-        grown[1:, :] |= wall[:-1, :]
-        return grown & vertical | wall
+        return wall
 
     # ------------------------------------------------------------------ proposals
     def _make(self, obs, m, pts, z, s, h, w, k) -> Optional[Proposal]:
         cfg = self.config
+        bb = geo.bbox_of_mask(m)
+        if bb[2] - bb[0] < cfg.min_side_px or bb[3] - bb[1] < cfg.min_side_px:
+            return None
         q = pts[m]
         ext = q.max(axis=0) - q.min(axis=0)
         if float(ext.max()) < cfg.min_extent:

@@ -45,8 +45,8 @@ def seed_from_scene_id(scene_id: str) -> int:
 class SamplingConfig:
     min_geodesic: float = 1.0
     max_geodesic: float = 30.0
-    short_distance: float = 4.0  # starts closer than this are kept with probability `short_keep`
-    short_keep: float = 0.3
+    short_distance: float = 5.0  # starts closer than this are kept with probability `short_keep`
+    short_keep: float = 0.35
     straight_ratio: float = 1.05  # geodesic/euclidean below this is kept with probability `straight_keep`
     straight_keep: float = 0.15
     visible_keep: float = 0.15  # ObjectNav: a start that already sees a goal is kept with this probability
@@ -155,8 +155,9 @@ class EpisodeGenerator:
             ep = self._episode(len(episodes), start)
             ep["object_category"] = cat
             episodes.append(ep)
-        all_cats = sorted(cats)
-        cat_ids = {c: i for i, c in enumerate(all_cats)}
+        from navstack.sim.catalog import CATEGORIES
+
+        cat_ids = {c: i for i, c in enumerate(CATEGORIES)}  # the same ids in every house's file
         return {"goals_by_category": goals_by_category, "episodes": episodes,
                 "category_to_task_category_id": cat_ids, "category_to_scene_annotation_category_id": dict(cat_ids)}
 
