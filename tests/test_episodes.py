@@ -47,6 +47,9 @@ OBJNAV_SPLIT = OBJNAV_DIR / "val_mini.json.gz"
 IIN_SPLIT = IIN_DIR / "val_mini.json.gz"
 SCENE_ID = "hm3d_v0.2/minival/00800-TEEsavR23oF/TEEsavR23oF.basis.glb"
 
+# In CI the samples are always beside the checkout (../shared): missing them there is a failure, not a skip.
+if os.environ.get("CI") and not OBJNAV_CONTENT.exists():
+    raise RuntimeError(f"CI run without the Habitat samples at {SAMPLES}")
 needs_samples = pytest.mark.skipif(not OBJNAV_CONTENT.exists(), reason=f"Habitat samples not found at {SAMPLES}")
 
 

@@ -1,0 +1,514 @@
+"""InstanceMap: every object instance the agent has seen, in 3D, with a fused CLIP feature.
+
+Per instance (`Instance`):
+
+* a voxelised point set: sorted unique int64 keys of `voxel` (5 cm) cells, capped at `max_points`
+  (when over the cap the instance is re-voxelised at twice the cell size, deterministically), plus
+  a coarse key set (`assoc_voxel`, 15 cm) used for association and merging;
+* a fused CLIP feature: the view-weighted running sum of crop embeddings (renormalised on read);
+* a category distribution: view-weighted mean of per-crop class probabilities (CLIP zero-shot over
+  the category prompts), and likewise a room-type distribution from CLIP room prompts;
+* best views: up to `max_views` (crop, camera pose, quality, stamp) kept by view quality
+  (size x centredness, truncated views discounted);
+* observation count, embedding count, first/last-seen stamps and frame indices, and the agent
+  positions it was seen from (their weighted mean, used to place it in a room region).
+
+Association (`associate`): a detection's coarse voxels are compared with the coarse voxels of the
+instances whose boxes it touches; the best instance with overlap >= `assoc_min_overlap` (fraction
+of the detection's coarse voxels that the instance already holds) is taken unless both have features that disagree (cosine < `assoc_min_similarity`).
+Otherwise a new instance starts.
+
+Maintenance (`maintain`, every `merge_every` frames): duplicates are merged (coarse-voxel overlap of
+the smaller one >= `merge_overlap` and compatible features/categories, or touching boxes with very
+similar features and the same category); instances that turned out to lie on walls (cells of the
+proposer's `StructureMemory`) and tentative instances (seen fewer than `min_observations` times)
+not seen for `forget_after` frames are dropped; above `max_instances` the least-observed, oldest
+go first. Memory is bounded by max_instances x (max_points voxel keys + max_views crops).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from navstack.perception.geometry import keys_to_points, voxel_keys
+
+
+@dataclass
+class InstanceMapConfig:
+    voxel: float = 0.05
+    assoc_voxel: float = 0.15
+    max_points: int = 3000  # fine voxels per instance
+    max_instances: int = 600
+    max_views: int = 3
+    view_size: int = 128  # stored crops are resized so their longer side is at most this
+    assoc_min_overlap: float = 0.25
+    assoc_min_similarity: float = 0.55  # below this cosine, overlapping detections do not associate
+    assoc_override_overlap: float = 0.7  # ... unless the overlap is at least this
+    merge_every: int = 10
+    merge_overlap: float = 0.3
+    merge_min_similarity: float = 0.6
+    merge_touch_similarity: float = 0.85  # touching (not overlapping) same-category pieces merge above this
+    merge_touch_gap: float = 0.06
+    min_observations: int = 2
+    forget_after: int = 60  # frames: tentative instances unseen this long are dropped
+    wall_fraction: float = 0.6  # instances with this much of their footprint on wall cells are dropped
+
+    def validate(self) -> "InstanceMapConfig":
+        if not 0 < self.voxel <= self.assoc_voxel:
+            raise ValueError(f"need 0 < voxel <= assoc_voxel, got {self.voxel}, {self.assoc_voxel}")
+        if self.max_points < 10 or self.max_instances < 1 or self.max_views < 1:
+            raise ValueError("max_points >= 10, max_instances >= 1 and max_views >= 1 are required")
+        return self
+
+
+@dataclass
+class View:
+    crop: np.ndarray  # (h, w, 3) uint8
+    position: np.ndarray  # camera position (3,)
+    yaw: float
+    quality: float
+    stamp: float
+    frame: int
+    bbox: Tuple[int, int, int, int]
+
+
+@dataclass
+class Detection:
+    """What the map is told about one proposal in one frame."""
+
+    points: np.ndarray  # (N, 3) world
+    quality: float  # view quality in (0, 1]
+    crop: Optional[np.ndarray] = None
+    bbox: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    embedding: Optional[np.ndarray] = None  # (D,) unit CLIP feature, or None (not embedded this frame)
+    category_probs: Optional[np.ndarray] = None  # (C,)
+    room_probs: Optional[np.ndarray] = None  # (R,)
+    oracle_id: int = -1
+
+
+@dataclass
+class Instance:
+    id: int
+    keys: np.ndarray  # sorted unique fine voxel keys
+    coarse: np.ndarray  # sorted unique coarse voxel keys
+    voxel: float
+    bbox_min: np.ndarray
+    bbox_max: np.ndarray
+    feature_sum: Optional[np.ndarray] = None
+    feature_weight: float = 0.0
+    category_sum: Optional[np.ndarray] = None
+    category_weight: float = 0.0
+    room_sum: Optional[np.ndarray] = None
+    room_weight: float = 0.0
+    views: List[View] = field(default_factory=list)
+    observations: int = 0
+    embeddings: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    first_frame: int = 0
+    last_frame: int = 0
+    last_embed_frame: int = -10**9
+    last_embed_position: Optional[np.ndarray] = None
+    last_embed_yaw: float = 0.0
+    last_embed_quality: float = 0.0
+    seen_from_sum: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    seen_from_weight: float = 0.0
+    oracle_votes: Dict[int, int] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def feature(self) -> Optional[np.ndarray]:
+        if self.feature_sum is None:
+            return None
+        n = float(np.linalg.norm(self.feature_sum))
+        return (self.feature_sum / n).astype(np.float32) if n > 0 else None
+
+    @property
+    def category_probs(self) -> Optional[np.ndarray]:
+        if self.category_sum is None or self.category_weight <= 0:
+            return None
+        return (self.category_sum / self.category_weight).astype(np.float32)
+
+    @property
+    def room_probs(self) -> Optional[np.ndarray]:
+        if self.room_sum is None or self.room_weight <= 0:
+            return None
+        return (self.room_sum / self.room_weight).astype(np.float32)
+
+    @property
+    def points(self) -> np.ndarray:
+        return keys_to_points(self.keys, self.voxel)
+
+    @property
+    def centre(self) -> np.ndarray:
+        return self.points.mean(axis=0) if len(self.keys) else (self.bbox_min + self.bbox_max) / 2
+
+    @property
+    def size(self) -> np.ndarray:
+        return self.bbox_max - self.bbox_min
+
+    @property
+    def seen_from(self) -> Optional[np.ndarray]:
+        """Weighted mean (x, z) of the camera positions this instance was seen from."""
+        if self.seen_from_weight <= 0:
+            return None
+        return self.seen_from_sum / self.seen_from_weight
+
+    @property
+    def oracle_id(self) -> int:
+        if not self.oracle_votes:
+            return -1
+        return max(self.oracle_votes.items(), key=lambda kv: kv[1])[0]
+
+    def nbytes(self) -> int:
+        n = self.keys.nbytes + self.coarse.nbytes + 64
+        for a in (self.feature_sum, self.category_sum, self.room_sum):
+            n += 0 if a is None else a.nbytes
+        n += sum(v.crop.nbytes + 64 for v in self.views)
+        return n
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    return np.unique(keys)
+
+
+def _in_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    if len(sorted_keys) == 0:
+        return np.zeros(len(query), bool)
+    i = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
+    return sorted_keys[i] == query
+
+
+def _resize_view(crop: np.ndarray, size: int) -> np.ndarray:
+    h, w = crop.shape[:2]
+    if max(h, w) <= size:
+        return np.ascontiguousarray(crop)
+    import cv2
+
+    s = size / max(h, w)
+    return cv2.resize(np.ascontiguousarray(crop), (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA)
+
+
+class InstanceMap:
+    def __init__(self, config: Optional[InstanceMapConfig] = None, feature_dim: Optional[int] = None,
+                 num_categories: Optional[int] = None, num_rooms: Optional[int] = None):
+        self.config = (config or InstanceMapConfig()).validate()
+        self.instances: Dict[int, Instance] = {}
+        self.next_id = 1
+        self.frame = 0
+        self.feature_dim = feature_dim
+        self.num_categories = num_categories
+        self.num_rooms = num_rooms
+        self.merges = 0
+        self.removed = 0
+
+    # ---------------------------------------------------------------- basics
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __iter__(self):
+        return iter(self.instances.values())
+
+    def __getitem__(self, instance_id: int) -> Instance:
+        return self.instances[instance_id]
+
+    def confirmed(self) -> List[Instance]:
+        """Instances seen at least `min_observations` times (the ones to plan with)."""
+        m = self.config.min_observations
+        return [i for i in self.instances.values() if i.observations >= m]
+
+    def memory_bytes(self) -> int:
+        return sum(i.nbytes() for i in self.instances.values())
+
+    def clear(self) -> None:
+        self.instances.clear()
+
+    def _boxes(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids = np.fromiter(self.instances.keys(), np.int64, len(self.instances))
+        if len(ids) == 0:
+            return ids, np.zeros((0, 3)), np.zeros((0, 3))
+        lo = np.stack([self.instances[i].bbox_min for i in ids])
+        hi = np.stack([self.instances[i].bbox_max for i in ids])
+        return ids, lo, hi
+
+    # ---------------------------------------------------------------- keys
+    def detection_keys(self, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        pts = np.asarray(points, np.float32).reshape(-1, 3)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        return _sorted_unique(voxel_keys(pts, self.config.voxel)), _sorted_unique(voxel_keys(pts, self.config.assoc_voxel))
+
+    # ---------------------------------------------------------------- association
+    def associate(self, points_list: Sequence[np.ndarray], embeddings: Optional[Sequence[Optional[np.ndarray]]] = None
+                  ) -> List[Tuple[Optional[int], float]]:
+        """For each detection's points: (instance id or None, overlap) without changing the map."""
+        cfg = self.config
+        ids, lo, hi = self._boxes()
+        out: List[Tuple[Optional[int], float]] = []
+        margin = cfg.assoc_voxel
+        for k, pts in enumerate(points_list):
+            pts = np.asarray(pts, np.float32).reshape(-1, 3)
+            if len(pts) == 0 or len(ids) == 0:
+                out.append((None, 0.0))
+                continue
+            pmin, pmax = pts.min(axis=0), pts.max(axis=0)
+            touch = np.all((lo - margin <= pmax) & (hi + margin >= pmin), axis=1)
+            if not touch.any():
+                out.append((None, 0.0))
+                continue
+            coarse = _sorted_unique(voxel_keys(pts, cfg.assoc_voxel))
+            emb = None if embeddings is None else embeddings[k]
+            best, best_score, best_ov = None, -1.0, 0.0
+            for iid in ids[touch]:
+                inst = self.instances[int(iid)]
+                ov = float(_in_sorted(inst.coarse, coarse).mean())
+                if ov < cfg.assoc_min_overlap:
+                    continue
+                sim = None
+                f = inst.feature
+                if emb is not None and f is not None:
+                    sim = float(np.dot(emb, f))
+                    if sim < cfg.assoc_min_similarity and ov < cfg.assoc_override_overlap:
+                        continue
+                score = ov + (0.5 * sim if sim is not None else 0.0)
+                if score > best_score:
+                    best, best_score, best_ov = int(iid), score, ov
+            out.append((best, best_ov))
+        return out
+
+    # ---------------------------------------------------------------- integration
+    def integrate(self, detections: Sequence[Detection], stamp: float = 0.0, camera_position=None,
+                  camera_yaw: float = 0.0, assignments: Optional[List[Tuple[Optional[int], float]]] = None,
+                  structure=None) -> List[int]:
+        """Fuse one frame's detections; returns the instance id each detection went to."""
+        self.frame += 1
+        cam = np.zeros(3) if camera_position is None else np.asarray(camera_position, float)
+        if assignments is None:
+            assignments = self.associate([d.points for d in detections], [d.embedding for d in detections])
+        out = []
+        for det, (iid, _) in zip(detections, assignments):
+            if iid is not None and iid not in self.instances:
+                iid = None  # merged away meanwhile
+            fine, coarse = self.detection_keys(det.points)
+            if len(fine) == 0:
+                out.append(-1)
+                continue
+            if iid is None:
+                iid = self._new_instance(fine, coarse, stamp)
+            inst = self.instances[iid]
+            self._add_points(inst, fine, coarse)
+            self._add_observation(inst, det, stamp, cam, camera_yaw)
+            out.append(iid)
+        if self.config.merge_every and self.frame % self.config.merge_every == 0:
+            self.maintain(structure)
+        return out
+
+    def _new_instance(self, fine, coarse, stamp) -> int:
+        iid = self.next_id
+        self.next_id += 1
+        pts = keys_to_points(fine, self.config.voxel)
+        self.instances[iid] = Instance(iid, np.zeros(0, np.int64), np.zeros(0, np.int64), self.config.voxel,
+                                       pts.min(axis=0), pts.max(axis=0), first_seen=stamp, first_frame=self.frame)
+        return iid
+
+    def _add_points(self, inst: Instance, fine: np.ndarray, coarse: np.ndarray, fine_voxel: Optional[float] = None) -> None:
+        cfg = self.config
+        fine_voxel = cfg.voxel if fine_voxel is None else fine_voxel
+        if inst.voxel != fine_voxel:
+            fine = _sorted_unique(voxel_keys(keys_to_points(fine, fine_voxel), inst.voxel))
+        inst.keys = np.union1d(inst.keys, fine)
+        inst.coarse = np.union1d(inst.coarse, coarse)
+        while len(inst.keys) > cfg.max_points:
+            # Re-voxelise at twice the cell: deterministic, keeps the shape, bounds memory.
+            pts = keys_to_points(inst.keys, inst.voxel)
+            inst.voxel *= 2
+            inst.keys = _sorted_unique(voxel_keys(pts, inst.voxel))
+        pts = keys_to_points(inst.keys, inst.voxel)
+        half = inst.voxel / 2
+        inst.bbox_min = pts.min(axis=0) - half
+        inst.bbox_max = pts.max(axis=0) + half
+
+    def _add_observation(self, inst: Instance, det: Detection, stamp: float, cam: np.ndarray, yaw: float) -> None:
+        cfg = self.config
+        w = float(max(det.quality, 1e-3))
+        inst.observations += 1
+        inst.last_seen = stamp
+        inst.last_frame = self.frame
+        inst.seen_from_sum = inst.seen_from_sum + w * cam[[0, 2]]
+        inst.seen_from_weight += w
+        if det.oracle_id >= 0:
+            inst.oracle_votes[det.oracle_id] = inst.oracle_votes.get(det.oracle_id, 0) + int(len(det.points))
+        if det.embedding is not None:
+            e = np.asarray(det.embedding, np.float32)
+            inst.feature_sum = w * e if inst.feature_sum is None else inst.feature_sum + w * e
+            inst.feature_weight += w
+            inst.embeddings += 1
+            inst.last_embed_frame = self.frame
+            inst.last_embed_position = cam.copy()
+            inst.last_embed_yaw = yaw
+            inst.last_embed_quality = w
+        if det.category_probs is not None:
+            p = np.asarray(det.category_probs, np.float32)
+            inst.category_sum = w * p if inst.category_sum is None else inst.category_sum + w * p
+            inst.category_weight += w
+        if det.room_probs is not None:
+            p = np.asarray(det.room_probs, np.float32)
+            inst.room_sum = w * p if inst.room_sum is None else inst.room_sum + w * p
+            inst.room_weight += w
+        if det.crop is not None and det.crop.size:
+            views = inst.views
+            if len(views) < cfg.max_views or w > min(v.quality for v in views):
+                v = View(_resize_view(det.crop, cfg.view_size), cam.copy(), float(yaw), w, stamp, self.frame, det.bbox)
+                views.append(v)
+                views.sort(key=lambda v: -v.quality)
+                del views[cfg.max_views:]
+
+    def needs_embedding(self, iid: Optional[int], quality: float, camera_position, camera_yaw: float,
+                        interval: int, min_move: float, min_turn_deg: float) -> bool:
+        """Whether a detection associated with `iid` should be CLIP-embedded this frame."""
+        if iid is None or iid not in self.instances:
+            return True
+        inst = self.instances[iid]
+        if inst.feature_sum is None:
+            return True
+        if self.frame + 1 - inst.last_embed_frame >= interval:
+            return True
+        if quality > 1.5 * inst.last_embed_quality:
+            return True
+        if inst.last_embed_position is not None:
+            cam = np.asarray(camera_position, float)
+            if float(np.hypot(*(cam - inst.last_embed_position)[[0, 2]])) >= min_move:
+                return True
+        turn = abs((camera_yaw - inst.last_embed_yaw + math.pi) % (2 * math.pi) - math.pi)
+        return math.degrees(turn) >= min_turn_deg
+
+    # ---------------------------------------------------------------- maintenance
+    def maintain(self, structure=None) -> dict:
+        """Merge duplicates, drop wall-borne and stale tentative instances, enforce the caps."""
+        stats = {"merged": self._merge_duplicates(), "walls": 0, "stale": 0, "evicted": 0}
+        cfg = self.config
+        if structure is not None and len(getattr(structure, "keys", ())):
+            for iid in list(self.instances):
+                inst = self.instances[iid]
+                pts = keys_to_points(inst.coarse, cfg.assoc_voxel)
+                on = structure.contains(pts[:, 0], pts[:, 2])
+                if on.mean() >= cfg.wall_fraction:
+                    del self.instances[iid]
+                    stats["walls"] += 1
+        for iid in list(self.instances):
+            inst = self.instances[iid]
+            if inst.observations < cfg.min_observations and self.frame - inst.last_frame > cfg.forget_after:
+                del self.instances[iid]
+                stats["stale"] += 1
+        if len(self.instances) > cfg.max_instances:
+            order = sorted(self.instances.values(), key=lambda i: (i.observations >= cfg.min_observations,
+                                                                   i.observations, i.last_frame))
+            for inst in order[: len(self.instances) - cfg.max_instances]:
+                del self.instances[inst.id]
+                stats["evicted"] += 1
+        self.removed += stats["walls"] + stats["stale"] + stats["evicted"]
+        return stats
+
+    def _merge_duplicates(self) -> int:
+        cfg = self.config
+        merged = 0
+        changed = True
+        while changed:
+            changed = False
+            ids, lo, hi = self._boxes()
+            if len(ids) < 2:
+                break
+            g = cfg.merge_touch_gap
+            touch = np.all((lo[:, None] - g <= hi[None]) & (hi[:, None] + g >= lo[None]), axis=2)
+            np.fill_diagonal(touch, False)
+            pairs = np.argwhere(np.triu(touch))
+            for a, b in pairs:
+                ia, ib = int(ids[a]), int(ids[b])
+                if ia not in self.instances or ib not in self.instances:
+                    continue
+                A, B = self.instances[ia], self.instances[ib]
+                if self._should_merge(A, B):
+                    self._merge(A, B)
+                    merged += 1
+                    changed = True
+        self.merges += merged
+        return merged
+
+    def _should_merge(self, A: Instance, B: Instance) -> bool:
+        cfg = self.config
+        small, big = (A, B) if len(A.coarse) <= len(B.coarse) else (B, A)
+        ov = float(_in_sorted(big.coarse, small.coarse).mean()) if len(small.coarse) else 0.0
+        fa, fb = A.feature, B.feature
+        sim = float(np.dot(fa, fb)) if fa is not None and fb is not None else None
+        ca, cb = A.category_probs, B.category_probs
+        same_cat = ca is None or cb is None or int(np.argmax(ca)) == int(np.argmax(cb))
+        if ov >= cfg.merge_overlap:
+            if sim is None or sim >= cfg.merge_min_similarity or ov >= 0.8:
+                return True
+            return same_cat and ov >= 0.5
+        if ov > 0 or self._touching(A, B):
+            return sim is not None and sim >= cfg.merge_touch_similarity and same_cat
+        return False
+
+    def _touching(self, A: Instance, B: Instance) -> bool:
+        """Whether some fine voxel of one lies within `merge_touch_gap` of the other's."""
+        g = self.config.merge_touch_gap
+        lo = np.maximum(A.bbox_min, B.bbox_min) - g
+        hi = np.minimum(A.bbox_max, B.bbox_max) + g
+        if np.any(lo > hi):
+            return False
+        pa = A.points
+        pb = B.points
+        pa = pa[np.all((pa >= lo) & (pa <= hi), axis=1)]
+        pb = pb[np.all((pb >= lo) & (pb <= hi), axis=1)]
+        if len(pa) == 0 or len(pb) == 0:
+            return False
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(pb).query(pa, k=1, distance_upper_bound=g + max(A.voxel, B.voxel))
+        return bool(np.isfinite(d).any())
+
+    def _merge(self, A: Instance, B: Instance) -> None:
+        """Fold B into A (keeps A's id: the older instance when ids grow)."""
+        if B.id < A.id:
+            A, B = B, A
+        self._add_points(A, B.keys, B.coarse, B.voxel)
+        for name in ("feature", "category", "room"):
+            sa, sb = getattr(A, f"{name}_sum"), getattr(B, f"{name}_sum")
+            if sb is not None:
+                setattr(A, f"{name}_sum", sb.copy() if sa is None else sa + sb)
+            wname = "feature_weight" if name == "feature" else f"{name}_weight"
+            setattr(A, wname, getattr(A, wname) + getattr(B, wname))
+        A.views = sorted(A.views + B.views, key=lambda v: -v.quality)[: self.config.max_views]
+        A.observations += B.observations
+        A.embeddings += B.embeddings
+        A.first_seen = min(A.first_seen, B.first_seen)
+        A.first_frame = min(A.first_frame, B.first_frame)
+        if B.last_frame > A.last_frame:
+            A.last_seen, A.last_frame = B.last_seen, B.last_frame
+        if B.last_embed_frame > A.last_embed_frame:
+            A.last_embed_frame, A.last_embed_position = B.last_embed_frame, B.last_embed_position
+            A.last_embed_yaw, A.last_embed_quality = B.last_embed_yaw, B.last_embed_quality
+        A.seen_from_sum = A.seen_from_sum + B.seen_from_sum
+        A.seen_from_weight += B.seen_from_weight
+        for k, v in B.oracle_votes.items():
+            A.oracle_votes[k] = A.oracle_votes.get(k, 0) + v
+        del self.instances[B.id]
+
+    # ---------------------------------------------------------------- queries
+    def nearest(self, position, k: int = 5, confirmed: bool = True) -> List[Tuple[Instance, float]]:
+        """The `k` instances whose centres are nearest (floor-plane distance) to `position` (x, y, z)."""
+        pool = self.confirmed() if confirmed else list(self.instances.values())
+        p = np.asarray(position, float)
+        d = [(i, float(np.hypot(*(i.centre - p)[[0, 2]]))) for i in pool]
+        d.sort(key=lambda t: t[1])
+        return d[:k]
+
+
+def instances_near(instances: Iterable[Instance], centre, radius: float) -> List[Instance]:
+    c = np.asarray(centre, float)
+    return [i for i in instances if float(np.hypot(*(i.centre - c)[[0, 2]])) <= radius]
