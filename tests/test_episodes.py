@@ -6,7 +6,6 @@ import copy
 import gzip
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -494,11 +493,13 @@ def test_save_validates_and_is_atomic(tmp_path):
     assert target.read_bytes() == before  # deterministic gzip (no timestamp)
 
 
-def test_error_is_a_value_error_and_pickles():
+def test_error_is_a_value_error_and_crosses_processes():
     err = EpisodeFileError("a/b.json.gz", "episodes[3].start_rotation", "expected 4 numbers, got 3")
     assert isinstance(err, ValueError)
     assert str(err) == "a/b.json.gz: episodes[3].start_rotation: expected 4 numbers, got 3"
-    back = pickle.loads(pickle.dumps(err))
+    # Process pools rebuild exceptions from __reduce__: the rebuilt error must say the same.
+    cls, args = err.__reduce__()[:2]
+    back = cls(*args)
     assert str(back) == str(err) and back.field == err.field
 
 

@@ -337,21 +337,33 @@ def _get(obj, *names):
 
 
 # ====================================================================== entry point
-def main(argv=None) -> int:
-    import sys
+def config_from_params(rospy) -> RobotConfig:
+    """The robot config named by ~robot_config, with ~overrides (a dict or YAML text) and the non-empty
+    ~topic_<name> parameters (launch-file arguments) merged in."""
+    import yaml
 
+    overrides = rospy.get_param("~overrides", {}) or {}
+    if isinstance(overrides, str):
+        overrides = yaml.safe_load(overrides) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"~overrides must be a dict, got {overrides!r}")
+    from navstack.ros.config import Topics
+
+    for key in Topics.__dataclass_fields__:
+        v = rospy.get_param(f"~topic_{key}", "")
+        if v:
+            overrides.setdefault("topics", {})[key] = str(v)
+    return load_robot_config(rospy.get_param("~robot_config", "sim") or "sim", **overrides)
+
+
+def main(argv=None) -> int:
     import rospy
+
+    from navstack.config import load_sim_config
 
     rospy.init_node("navstack_agent", argv=argv)
     try:
-        overrides = rospy.get_param("~overrides", {}) or {}
-        if isinstance(overrides, str):
-            import yaml
-
-            overrides = yaml.safe_load(overrides) or {}
-        config = load_robot_config(rospy.get_param("~robot_config", "sim"), **overrides)
-        from navstack.config import load_sim_config
-
+        config = config_from_params(rospy)
         sim = load_sim_config(config.sim_config)
         name = rospy.get_param("~agent", "") or config.agent
         agent = build_agent(name, sim, int(rospy.get_param("~seed", 0)))
@@ -359,8 +371,9 @@ def main(argv=None) -> int:
         rospy.logfatal(f"navstack agent node: {e}")
         return 2
     node = AgentNode(config, agent, name, sim, lifelong=bool(rospy.get_param("~lifelong", True)))
-    rospy.loginfo(f"navstack agent node: agent {name!r}, robot config {config.name!r}, waiting for a goal on "
-                  f"{rospy.resolve_name('~goal/category')}, .../goal/text or .../goal/image")
+    rospy.loginfo(f"navstack agent node: agent {name!r}, robot config {config.name!r}; goals on "
+                  f"{rospy.resolve_name('~goal/category')}, {rospy.resolve_name('~goal/text')}, "
+                  f"{rospy.resolve_name('~goal/image')}")
     try:
         node.run()
     except rospy.ROSInterruptException:

@@ -208,18 +208,17 @@ class SimRobot:
 def main(argv=None) -> int:
     import rospy
 
+    from navstack.ros.agent_node import config_from_params
+
     rospy.init_node("navstack_sim_robot", argv=argv)
     try:
-        overrides = rospy.get_param("~overrides", {}) or {}
-        if isinstance(overrides, str):
-            import yaml
-
-            overrides = yaml.safe_load(overrides) or {}
-        config = load_robot_config(rospy.get_param("~robot_config", "sim"), **overrides)
-        seed = rospy.get_param("~seed", None)
-        start = rospy.get_param("~start", None)
+        config = config_from_params(rospy)
+        seed = rospy.get_param("~seed", "")
+        start = rospy.get_param("~start", "")
         if isinstance(start, str):
-            start = [float(v) for v in start.replace(",", " ").split()]
+            start = [float(v) for v in start.replace(",", " ").split()] or None
+        if start is not None and len(start) != 3:
+            raise ValueError(f"~start must be 'x z yaw', got {start!r}")
         robot = SimRobot(config, None if seed in (None, "") else int(seed), start)
     except (ValueError, FileNotFoundError) as e:
         rospy.logfatal(f"navstack sim robot: {e}")
