@@ -70,3 +70,13 @@ def test_cli_eval_error_is_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "navstack.cli", "eval", "--scene-seeds", "x", "--out", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "bad seed range" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_workers_give_the_same_results_as_serial(tmp_path, house):
+    kw = dict(task="objectnav", scene_seeds=[7, 8], episodes_per_scene=1, agent="oracle", progress=False, save_maps=False)
+    serial = evaluate(EvalConfig(out=str(tmp_path / "a"), **kw))
+    parallel = evaluate(EvalConfig(out=str(tmp_path / "b"), workers=2, **kw))
+    a = [json.loads(line) for line in (tmp_path / "a" / "episodes.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "b" / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["scene_seed"], r["episode_id"], r["spl"]) for r in a] == [(r["scene_seed"], r["episode_id"], r["spl"]) for r in b]
+    assert serial["success"] == parallel["success"] == 1.0

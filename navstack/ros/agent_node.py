@@ -45,7 +45,10 @@ def build_agent(name: str, sim_config, seed: int = 0, privileged=None):
 
 
 class AgentNode:
-    def __init__(self, config: RobotConfig, agent, agent_name: str = "", sim_config=None, lifelong: bool = True):
+    def __init__(self, config: RobotConfig, agent, agent_name: str = "", sim_config=None, lifelong: bool = True,
+                 namespace: str = "", private: str = "~"):
+        """`namespace` prefixes the robot's topics, `private` the node's own (default: the node's private
+        namespace); both only matter when several nodes share one process (tests, benchmarks)."""
         import rospy
         from nav_msgs.msg import OccupancyGrid, Path
         from sensor_msgs.msg import Image
@@ -61,7 +64,7 @@ class AgentNode:
         self.agent = agent
         self.agent_name = agent_name or getattr(agent, "name", type(agent).__name__)
         self.lifelong = lifelong
-        self.backend = RosBackend(config, self.sim)
+        self.backend = RosBackend(config, self.sim, namespace)
         self._lock = threading.Lock()
         self._pending = None  # (goal, description) from a goal callback
         self._cancel = threading.Event()
@@ -80,22 +83,31 @@ class AgentNode:
         self._last_map = -math.inf
         self._warned_intrinsics = False
 
-        self.status_pub = rospy.Publisher("~status", String, queue_size=5, latch=True)
-        self.map_pub = rospy.Publisher("~map", OccupancyGrid, queue_size=1, latch=True)
-        self.markers_pub = rospy.Publisher("~instances", MarkerArray, queue_size=1, latch=True)
-        self.path_pub = rospy.Publisher("~path", Path, queue_size=1, latch=True)
+        self.status_pub = rospy.Publisher(private + "status", String, queue_size=5, latch=True)
+        self.map_pub = rospy.Publisher(private + "map", OccupancyGrid, queue_size=1, latch=True)
+        self.markers_pub = rospy.Publisher(private + "instances", MarkerArray, queue_size=1, latch=True)
+        self.path_pub = rospy.Publisher(private + "path", Path, queue_size=1, latch=True)
         self._subs = [
-            rospy.Subscriber("~goal/category", String, self._on_category, queue_size=5),
-            rospy.Subscriber("~goal/text", String, self._on_text, queue_size=5),
-            rospy.Subscriber("~goal/image", Image, self._on_image, queue_size=2, buff_size=1 << 24),
-            rospy.Subscriber("~cancel", Empty, self._on_cancel, queue_size=5),
-            rospy.Subscriber("~reset", Empty, self._on_reset, queue_size=5),
+            rospy.Subscriber(private + "goal/category", String, self._on_category, queue_size=5),
+            rospy.Subscriber(private + "goal/text", String, self._on_text, queue_size=5),
+            rospy.Subscriber(private + "goal/image", Image, self._on_image, queue_size=2, buff_size=1 << 24),
+            rospy.Subscriber(private + "cancel", Empty, self._on_cancel, queue_size=5),
+            rospy.Subscriber(private + "reset", Empty, self._on_reset, queue_size=5),
         ]
         self.backend.on_stale_change = lambda stale: self.publish_status()
         self.backend.start_watchdog()
         self._status_timer = rospy.Timer(rospy.Duration(1.0 / config.status_rate), lambda _: self.publish_status())
         rospy.on_shutdown(self.backend.shutdown)
+        self._shutdown = threading.Event()
         self.publish_status()
+
+    def shutdown(self) -> None:
+        """Stop this node's loop, timers, subscriptions and watchdog (the process's rospy node stays up)."""
+        self._shutdown.set()
+        self._status_timer.shutdown()
+        for sub in self._subs:
+            sub.unregister()
+        self.backend.shutdown()
 
     # ================================================================== goals
     def _set_goal(self, goal, desc: Dict[str, Any]) -> None:
@@ -242,7 +254,7 @@ class AgentNode:
 
     def run(self) -> None:
         last = -math.inf
-        while not self.rospy.is_shutdown():
+        while not self.rospy.is_shutdown() and not self._shutdown.is_set():
             last = self.spin_once(last)
 
     def _check_intrinsics(self, obs) -> None:

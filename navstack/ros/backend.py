@@ -167,6 +167,7 @@ class RosBackend:
         self.zero_count = 0
         self.on_stale_change: Optional[Callable[[List[str]], None]] = None
         self._watchdog: Optional[threading.Thread] = None
+        self._closed = threading.Event()
 
         t, ns = config.topics, namespace
         kw = dict(queue_size=2, buff_size=1 << 24, tcp_nodelay=True)
@@ -492,7 +493,7 @@ class RosBackend:
         dt = 1.0 / rate
         was_stale = []
         last_zero = -math.inf
-        while not self.rospy.is_shutdown():
+        while not self.rospy.is_shutdown() and not self._closed.is_set():
             now = time.monotonic()
             stale = [s for s in self.stale_sensors(now) if s != "camera_info"]
             if stale != was_stale:
@@ -522,12 +523,16 @@ class RosBackend:
             time.sleep(dt)
 
     def shutdown(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
         try:
             self.emergency_stop()
         except Exception:  # noqa: BLE001 - the publisher may already be closed
             pass
         for s in self._subs:
             s.unregister()
+        self.cmd_pub.unregister()
 
 
 def _wrap(a: float) -> float:
