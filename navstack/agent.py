@@ -43,7 +43,8 @@ class PrivilegedInfo:
     forward: Callable[[float, float, float, float], tuple]
 
 
-AgentFactory = Callable[[SimConfig, Optional[PrivilegedInfo], int], Agent]
+# factory(sim_config, privileged, seed, **options) -> Agent
+AgentFactory = Callable[..., Agent]
 _REGISTRY: Dict[str, AgentFactory] = {}
 PRIVILEGED_AGENTS = {"oracle"}
 
@@ -58,6 +59,7 @@ def register(name: str):
 
 def _load_builtin() -> None:
     # Imported lazily so `import navstack.agent` stays light; each module registers its agents.
+    from navstack import modular_agent  # noqa: F401
     from navstack.policy import random_agent, shortest_path_follower  # noqa: F401
 
 
@@ -66,10 +68,12 @@ def available_agents():
     return sorted(_REGISTRY)
 
 
-def make_agent(name: str, sim_config: SimConfig, privileged: Optional[PrivilegedInfo] = None, seed: int = 0) -> Agent:
+def make_agent(name: str, sim_config: SimConfig, privileged: Optional[PrivilegedInfo] = None, seed: int = 0,
+               **options) -> Agent:
+    """Build a registered agent; `options` are agent-specific (e.g. keep_map for the modular agents)."""
     _load_builtin()
     if name not in _REGISTRY:
         raise ValueError(f"unknown agent {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     if name in PRIVILEGED_AGENTS and privileged is None:
         raise ValueError(f"agent {name!r} needs ground truth (PrivilegedInfo); it only runs under the evaluator")
-    return _REGISTRY[name](sim_config, privileged, seed)
+    return _REGISTRY[name](sim_config, privileged, seed, **options)

@@ -23,6 +23,7 @@ def cmd_eval(args) -> int:
         agent=args.agent, out=args.out, workers=args.workers, ray_address=args.ray, sim_config=args.sim_config,
         episode_seed=args.episode_seed, save_maps=not args.no_maps,
         categories=args.categories.split(",") if args.categories else None, progress=not args.quiet,
+        keep_map=args.keep_map, agent_config=args.agent_config,
     )
     summary = evaluate(cfg)
     print(format_table(summary))
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episode-seed", type=int, default=0)
     e.add_argument("--categories", help="ObjectNav categories, comma separated (default: all in the house)")
     e.add_argument("--no-maps", action="store_true", help="skip the per-episode top-down PNGs")
+    e.add_argument("--keep-map", action="store_true", help="lifelong: keep the agent's map across episodes of a house")
+    e.add_argument("--agent-config", help="configs/agent name or YAML path (modular agents)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from navstack.agent import PrivilegedInfo, make_agent
+from navstack.agent import PrivilegedInfo, available_agents, make_agent
 from navstack.config import SimConfig, load_sim_config
 from navstack.tasks.generate import SCHEMA_OF_TASK, SUCCESS_DISTANCE, TASKS
 from navstack.types import CategoryGoal, DiscreteAction, ImageGoal, Intrinsics, TextGoal
@@ -42,6 +42,8 @@ class EvalConfig:
     render_threads: int = 0  # 0 = all cores (serial); workers use 1 each
     categories: Optional[Sequence[str]] = None
     progress: bool = True
+    keep_map: bool = False  # lifelong: the agent keeps its map across the episodes of one house
+    agent_config: Optional[str] = None  # configs/agent name or YAML path for agents that take one
 
     def validate(self) -> "EvalConfig":
         if self.task not in TASKS:
@@ -206,7 +208,10 @@ class HouseRunner:
         out = Path(self.cfg.out)
         save_dataset(dataset, out / "datasets" / self.cfg.task / "content" / f"house_{self.seed}.json.gz")
         self._privileged = PrivilegedInfo(distance_to_goal=lambda x, z: math.inf, forward=self.backend.simulate_forward)
-        agent = make_agent(self.cfg.agent, self.sim, self._privileged, seed=self.seed)
+        options = {"keep_map": True} if self.cfg.keep_map else {}
+        if self.cfg.agent_config:
+            options["config"] = self.cfg.agent_config
+        agent = make_agent(self.cfg.agent, self.sim, self._privileged, seed=self.seed, **options)
         topdown = None
         if self.cfg.save_maps:
             from navstack.sim.topdown import TopDownMap
@@ -264,7 +269,7 @@ def summarize(cfg: EvalConfig, records: List[Dict], wall: float) -> Dict:
         "steps_per_second": steps / busy if busy > 0 else None,
         "wall_time_s": round(wall, 2),
         "scene_seeds": list(map(int, cfg.scene_seeds)), "episodes_per_scene": cfg.episodes_per_scene,
-        "workers": cfg.workers, "sim_config": cfg.sim_config or "embedded (defaults)",
+        "workers": cfg.workers, "sim_config": cfg.sim_config or "embedded (defaults)", "keep_map": cfg.keep_map,
         "machine": machine_info(),
     }
     if cfg.task in ("goat", "textnav"):
@@ -306,7 +311,8 @@ def format_table(summary: Dict) -> str:
 def evaluate(cfg: EvalConfig) -> Dict:
     cfg.validate()
     sim = load_sim_config(cfg.sim_config)
-    make_agent(cfg.agent, sim, PrivilegedInfo(lambda x, z: 0.0, lambda x, z, yaw, d: (x, z, False)))  # fail fast on a bad name
+    if cfg.agent not in available_agents():  # fail fast, before any house is built
+        raise ValueError(f"unknown agent {cfg.agent!r}; available: {', '.join(available_agents())}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm

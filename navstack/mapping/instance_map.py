@@ -3,8 +3,7 @@
 Per instance (`Instance`):
 
 * a voxelised point set: sorted unique int64 keys of `voxel` (5 cm) cells, capped at `max_points`
-  (when over the cap the instance is re-voxelised at twice the cell size, deterministically), plus
-  a coarse key set (`assoc_voxel`, 15 cm) used for association and merging;
+  (when over the cap the instance is re-voxelised at twice the cell size, deterministically);
 * a fused CLIP feature: the view-weighted running sum of crop embeddings (renormalised on read);
 * a category distribution: view-weighted mean of per-crop class probabilities (CLIP zero-shot over
   the category prompts), and likewise a room-type distribution from CLIP room prompts;
@@ -13,15 +12,19 @@ Per instance (`Instance`):
 * observation count, embedding count, first/last-seen stamps and frame indices, and the agent
   positions it was seen from (their weighted mean, used to place it in a room region).
 
-Association (`associate`): a detection's coarse voxels are compared with the coarse voxels of the
-instances whose boxes it touches; the best instance with overlap >= `assoc_min_overlap` (fraction
-of the detection's coarse voxels that the instance already holds) is taken unless both have features that disagree (cosine < `assoc_min_similarity`).
-Otherwise a new instance starts.
+Association (`associate`): for each instance whose box the detection touches, the overlap is the
+fraction of the detection's voxels that have one of the instance's voxels in their 3x3x3
+neighbourhood (points within about a voxel of the instance's surface); the best instance with
+overlap >= `assoc_min_overlap` is taken unless both have features that disagree
+(cosine < `assoc_min_similarity`, overridden by an overlap >= `assoc_override_overlap`).
+Otherwise a new instance starts. Neighbouring objects (>= 5 cm apart) share only their boundary
+voxels, so they stay apart.
 
-Maintenance (`maintain`, every `merge_every` frames): duplicates are merged (coarse-voxel overlap of
-the smaller one >= `merge_overlap` and compatible features/categories, or touching boxes with very
-similar features and the same category); instances that turned out to lie on walls (cells of the
-proposer's `StructureMemory`) and tentative instances (seen fewer than `min_observations` times)
+Maintenance (`maintain`, every `merge_every` frames): duplicates are merged (the same overlap
+measure on the smaller one >= `merge_overlap` with compatible features, or boxes that mostly
+overlap / touch with very similar features and the same category); instances that turned out to
+be structure (most voxels on wall cells of the proposer's `StructureMemory`, or a thin slab rising
+from the floor to wall height: a door jamb or wall end) and tentative instances (seen fewer than `min_observations` times)
 not seen for `forget_after` frames are dropped; above `max_instances` the least-observed, oldest
 go first. Memory is bounded by max_instances x (max_points voxel keys + max_views crops).
 """
@@ -40,26 +43,28 @@ from navstack.perception.geometry import keys_to_points, voxel_keys
 @dataclass
 class InstanceMapConfig:
     voxel: float = 0.05
-    assoc_voxel: float = 0.15
     max_points: int = 3000  # fine voxels per instance
     max_instances: int = 600
     max_views: int = 3
     view_size: int = 128  # stored crops are resized so their longer side is at most this
-    assoc_min_overlap: float = 0.25
+    assoc_min_overlap: float = 0.3
     assoc_min_similarity: float = 0.55  # below this cosine, overlapping detections do not associate
     assoc_override_overlap: float = 0.7  # ... unless the overlap is at least this
     merge_every: int = 10
     merge_overlap: float = 0.3
     merge_min_similarity: float = 0.6
+    merge_box_overlap: float = 0.5  # boxes overlapping this much (of the smaller) merge with similar features
     merge_touch_similarity: float = 0.85  # touching (not overlapping) same-category pieces merge above this
     merge_touch_gap: float = 0.06
+    slab_max_thickness: float = 0.15  # floor-to-wall-height slabs thinner than this are structure
+    slab_min_height: float = 2.0
     min_observations: int = 2
     forget_after: int = 60  # frames: tentative instances unseen this long are dropped
     wall_fraction: float = 0.6  # instances with this much of their footprint on wall cells are dropped
 
     def validate(self) -> "InstanceMapConfig":
-        if not 0 < self.voxel <= self.assoc_voxel:
-            raise ValueError(f"need 0 < voxel <= assoc_voxel, got {self.voxel}, {self.assoc_voxel}")
+        if not self.voxel > 0:
+            raise ValueError(f"voxel must be > 0, got {self.voxel}")
         if self.max_points < 10 or self.max_instances < 1 or self.max_views < 1:
             raise ValueError("max_points >= 10, max_instances >= 1 and max_views >= 1 are required")
         return self
@@ -93,8 +98,7 @@ class Detection:
 @dataclass
 class Instance:
     id: int
-    keys: np.ndarray  # sorted unique fine voxel keys
-    coarse: np.ndarray  # sorted unique coarse voxel keys
+    keys: np.ndarray  # sorted unique voxel keys (of cell size `voxel`)
     voxel: float
     bbox_min: np.ndarray
     bbox_max: np.ndarray
@@ -165,7 +169,7 @@ class Instance:
         return max(self.oracle_votes.items(), key=lambda kv: kv[1])[0]
 
     def nbytes(self) -> int:
-        n = self.keys.nbytes + self.coarse.nbytes + 64
+        n = self.keys.nbytes + 64
         for a in (self.feature_sum, self.category_sum, self.room_sum):
             n += 0 if a is None else a.nbytes
         n += sum(v.crop.nbytes + 64 for v in self.views)
@@ -181,6 +185,23 @@ def _in_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
         return np.zeros(len(query), bool)
     i = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
     return sorted_keys[i] == query
+
+
+_OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)],
+                    np.int64)
+
+
+def near_fraction(query_keys: np.ndarray, sorted_keys: np.ndarray, max_query: int = 400) -> float:
+    """Fraction of `query_keys` voxels with a voxel of `sorted_keys` (same grid) in their 3x3x3
+    neighbourhood, i.e. points within about one voxel of the other set (evenly subsampled query)."""
+    if len(query_keys) == 0 or len(sorted_keys) == 0:
+        return 0.0
+    if len(query_keys) > max_query:
+        query_keys = query_keys[np.linspace(0, len(query_keys) - 1, max_query).astype(np.int64)]
+    nb = (query_keys[:, None] + _OFFSETS[None, :]).ravel()
+    i = np.searchsorted(sorted_keys, nb).clip(0, len(sorted_keys) - 1)
+    hit = (sorted_keys[i] == nb).reshape(len(query_keys), 27).any(axis=1)
+    return float(hit.mean())
 
 
 def _resize_view(crop: np.ndarray, size: int) -> np.ndarray:
@@ -237,10 +258,16 @@ class InstanceMap:
         return ids, lo, hi
 
     # ---------------------------------------------------------------- keys
-    def detection_keys(self, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def detection_keys(self, points: np.ndarray, voxel: Optional[float] = None) -> np.ndarray:
         pts = np.asarray(points, np.float32).reshape(-1, 3)
         pts = pts[np.all(np.isfinite(pts), axis=1)]
-        return _sorted_unique(voxel_keys(pts, self.config.voxel)), _sorted_unique(voxel_keys(pts, self.config.assoc_voxel))
+        return _sorted_unique(voxel_keys(pts, self.config.voxel if voxel is None else voxel))
+
+    def overlap(self, keys: np.ndarray, key_voxel: float, inst: Instance) -> float:
+        """Fraction of `keys` (cells of `key_voxel`) within about a voxel of the instance's voxels."""
+        if key_voxel != inst.voxel:
+            keys = _sorted_unique(voxel_keys(keys_to_points(keys, key_voxel), inst.voxel))
+        return near_fraction(keys, inst.keys)
 
     # ---------------------------------------------------------------- association
     def associate(self, points_list: Sequence[np.ndarray], embeddings: Optional[Sequence[Optional[np.ndarray]]] = None
@@ -249,9 +276,10 @@ class InstanceMap:
         cfg = self.config
         ids, lo, hi = self._boxes()
         out: List[Tuple[Optional[int], float]] = []
-        margin = cfg.assoc_voxel
+        margin = 2 * cfg.voxel
         for k, pts in enumerate(points_list):
             pts = np.asarray(pts, np.float32).reshape(-1, 3)
+            pts = pts[np.all(np.isfinite(pts), axis=1)]
             if len(pts) == 0 or len(ids) == 0:
                 out.append((None, 0.0))
                 continue
@@ -260,12 +288,12 @@ class InstanceMap:
             if not touch.any():
                 out.append((None, 0.0))
                 continue
-            coarse = _sorted_unique(voxel_keys(pts, cfg.assoc_voxel))
+            keys = self.detection_keys(pts)
             emb = None if embeddings is None else embeddings[k]
             best, best_score, best_ov = None, -1.0, 0.0
             for iid in ids[touch]:
                 inst = self.instances[int(iid)]
-                ov = float(_in_sorted(inst.coarse, coarse).mean())
+                ov = self.overlap(keys, cfg.voxel, inst)
                 if ov < cfg.assoc_min_overlap:
                     continue
                 sim = None
@@ -293,35 +321,34 @@ class InstanceMap:
         for det, (iid, _) in zip(detections, assignments):
             if iid is not None and iid not in self.instances:
                 iid = None  # merged away meanwhile
-            fine, coarse = self.detection_keys(det.points)
+            fine = self.detection_keys(det.points)
             if len(fine) == 0:
                 out.append(-1)
                 continue
             if iid is None:
-                iid = self._new_instance(fine, coarse, stamp)
+                iid = self._new_instance(fine, stamp)
             inst = self.instances[iid]
-            self._add_points(inst, fine, coarse)
+            self._add_points(inst, fine)
             self._add_observation(inst, det, stamp, cam, camera_yaw)
             out.append(iid)
         if self.config.merge_every and self.frame % self.config.merge_every == 0:
             self.maintain(structure)
         return out
 
-    def _new_instance(self, fine, coarse, stamp) -> int:
+    def _new_instance(self, fine, stamp) -> int:
         iid = self.next_id
         self.next_id += 1
         pts = keys_to_points(fine, self.config.voxel)
-        self.instances[iid] = Instance(iid, np.zeros(0, np.int64), np.zeros(0, np.int64), self.config.voxel,
+        self.instances[iid] = Instance(iid, np.zeros(0, np.int64), self.config.voxel,
                                        pts.min(axis=0), pts.max(axis=0), first_seen=stamp, first_frame=self.frame)
         return iid
 
-    def _add_points(self, inst: Instance, fine: np.ndarray, coarse: np.ndarray, fine_voxel: Optional[float] = None) -> None:
+    def _add_points(self, inst: Instance, fine: np.ndarray, fine_voxel: Optional[float] = None) -> None:
         cfg = self.config
         fine_voxel = cfg.voxel if fine_voxel is None else fine_voxel
         if inst.voxel != fine_voxel:
             fine = _sorted_unique(voxel_keys(keys_to_points(fine, fine_voxel), inst.voxel))
         inst.keys = np.union1d(inst.keys, fine)
-        inst.coarse = np.union1d(inst.coarse, coarse)
         while len(inst.keys) > cfg.max_points:
             # Re-voxelise at twice the cell: deterministic, keeps the shape, bounds memory.
             pts = keys_to_points(inst.keys, inst.voxel)
@@ -391,12 +418,18 @@ class InstanceMap:
         """Merge duplicates, drop wall-borne and stale tentative instances, enforce the caps."""
         stats = {"merged": self._merge_duplicates(), "walls": 0, "stale": 0, "evicted": 0}
         cfg = self.config
-        if structure is not None and len(getattr(structure, "keys", ())):
-            for iid in list(self.instances):
-                inst = self.instances[iid]
-                pts = keys_to_points(inst.coarse, cfg.assoc_voxel)
-                on = structure.contains(pts[:, 0], pts[:, 2])
-                if on.mean() >= cfg.wall_fraction:
+        has_walls = structure is not None and len(getattr(structure, "keys", ()))
+        for iid in list(self.instances):
+            inst = self.instances[iid]
+            size = inst.size
+            if (inst.bbox_min[1] < 0.3 and size[1] >= cfg.slab_min_height
+                    and min(size[0], size[2]) <= cfg.slab_max_thickness):
+                del self.instances[iid]  # a door jamb / wall end / wall piece
+                stats["walls"] += 1
+                continue
+            if has_walls:
+                pts = inst.points
+                if structure.contains(pts[:, 0], pts[:, 2]).mean() >= cfg.wall_fraction:
                     del self.instances[iid]
                     stats["walls"] += 1
         for iid in list(self.instances):
@@ -440,8 +473,8 @@ class InstanceMap:
 
     def _should_merge(self, A: Instance, B: Instance) -> bool:
         cfg = self.config
-        small, big = (A, B) if len(A.coarse) <= len(B.coarse) else (B, A)
-        ov = float(_in_sorted(big.coarse, small.coarse).mean()) if len(small.coarse) else 0.0
+        small, big = (A, B) if len(A.keys) <= len(B.keys) else (B, A)
+        ov = self.overlap(small.keys, small.voxel, big)
         fa, fb = A.feature, B.feature
         sim = float(np.dot(fa, fb)) if fa is not None and fb is not None else None
         ca, cb = A.category_probs, B.category_probs
@@ -450,9 +483,15 @@ class InstanceMap:
             if sim is None or sim >= cfg.merge_min_similarity or ov >= 0.8:
                 return True
             return same_cat and ov >= 0.5
-        if ov > 0 or self._touching(A, B):
-            return sim is not None and sim >= cfg.merge_touch_similarity and same_cat
-        return False
+        if sim is None or not same_cat:
+            return False
+        lo = np.maximum(A.bbox_min, B.bbox_min)
+        hi = np.minimum(A.bbox_max, B.bbox_max)
+        inter = float(np.prod(np.clip(hi - lo, 0, None)))
+        vol = min(float(np.prod(A.size)), float(np.prod(B.size)))
+        if vol > 0 and inter / vol >= cfg.merge_box_overlap and sim >= cfg.merge_min_similarity:
+            return True
+        return sim >= cfg.merge_touch_similarity and (ov > 0 or self._touching(A, B))
 
     def _touching(self, A: Instance, B: Instance) -> bool:
         """Whether some fine voxel of one lies within `merge_touch_gap` of the other's."""
@@ -476,7 +515,7 @@ class InstanceMap:
         """Fold B into A (keeps A's id: the older instance when ids grow)."""
         if B.id < A.id:
             A, B = B, A
-        self._add_points(A, B.keys, B.coarse, B.voxel)
+        self._add_points(A, B.keys, B.voxel)
         for name in ("feature", "category", "room"):
             sa, sb = getattr(A, f"{name}_sum"), getattr(B, f"{name}_sum")
             if sb is not None:

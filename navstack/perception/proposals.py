@@ -212,6 +212,50 @@ def _components(mask: np.ndarray) -> Tuple[int, np.ndarray, np.ndarray]:
     return n, lab, stats
 
 
+def _graph_components(mask: np.ndarray, bx: np.ndarray, by: np.ndarray) -> Tuple[int, np.ndarray, np.ndarray]:
+    """Connected components of `mask` pixels over 4-neighbour links not crossing a break.
+
+    Returns (n, labels (h, w) int32 with 0 = not in mask and 1..n-1 components, stats (n, 5) int:
+    left, top, width, height, area — the layout of OpenCV's connectedComponentsWithStats)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    h, w = mask.shape
+    idx = np.arange(h * w, dtype=np.int32).reshape(h, w)
+    ex = mask[:, :-1] & mask[:, 1:] & ~bx
+    ey = mask[:-1, :] & mask[1:, :] & ~by
+    a = np.concatenate([idx[:, :-1][ex], idx[:-1, :][ey]])
+    b = np.concatenate([idx[:, 1:][ex], idx[1:, :][ey]])
+    g = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(h * w, h * w)).tocsr()
+    _, comp = connected_components(g, directed=False)
+    comp = comp.reshape(h, w)
+    # relabel: mask components 1..n-1 in order of first appearance, background 0
+    flat = np.where(mask, comp, -1).ravel()
+    uniq, inv = np.unique(flat, return_inverse=True)
+    if len(uniq) and uniq[0] == -1:
+        lab = inv.astype(np.int32)
+    else:
+        lab = inv.astype(np.int32) + 1
+    lab = lab.reshape(h, w)
+    n = int(lab.max()) + 1
+    rows, cols = np.nonzero(lab)
+    ids = lab[rows, cols]
+    stats = np.zeros((n, 5), np.int64)
+    top = np.full(n, h, np.int64)
+    bot = np.full(n, -1, np.int64)
+    left = np.full(n, w, np.int64)
+    right = np.full(n, -1, np.int64)
+    np.minimum.at(top, ids, rows)
+    np.maximum.at(bot, ids, rows)
+    np.minimum.at(left, ids, cols)
+    np.maximum.at(right, ids, cols)
+    stats[:, 0], stats[:, 1] = left, top
+    stats[:, 2], stats[:, 3] = right - left + 1, bot - top + 1
+    stats[:, 4] = np.bincount(ids, minlength=n)
+    stats[0] = 0
+    return n, lab, stats
+
+
 def _reattach(labels: np.ndarray, cand: np.ndarray, z: np.ndarray, tau_abs: float, tau_rel: float,
               rounds: int = 2) -> np.ndarray:
     """Give cut-line pixels (cand & label 0) the label of a 4-neighbour with continuous depth."""
@@ -329,9 +373,7 @@ class GeometricProposer:
             cx_, cy_ = _colour_breaks(rgb_s, cfg.colour_edge_threshold)
             bx |= cx_
             by |= cy_
-        cut = _cut(rest, bx, by)
-        n, lab, stats = _components(cut)
-        lab = _reattach(lab, rest, z, cfg.depth_jump_abs, cfg.depth_jump_rel)
+        n, lab, stats = _graph_components(rest, bx, by)
         min_px = max(4, cfg.min_pixels // (s * s))
         proposals: List[Proposal] = []
         counts = np.bincount(lab.ravel(), minlength=n)
@@ -356,8 +398,7 @@ class GeometricProposer:
         doty = (normals[:-1] * normals[1:]).sum(-1)
         bx = bx | (np.abs(dotx) < cfg.plane_normal_cos)
         by = by | (np.abs(doty) < cfg.plane_normal_cos)
-        cut = _cut(vertical, bx, by)
-        n, lab, stats = _components(cut)
+        n, lab, stats = _graph_components(vertical, bx, by)
         if n <= 1:
             return np.zeros((hh, ww), bool)
         flat = lab.ravel()

@@ -25,5 +25,5 @@ class RandomAgent(Agent):
 
 
 @register("random")
-def _make(sim, privileged, seed: int) -> Agent:
+def _make(sim, privileged, seed: int, **options) -> Agent:
     return RandomAgent(seed)

@@ -51,5 +51,5 @@ class ShortestPathFollower(Agent):
 
 
 @register("oracle")
-def _make(sim: SimConfig, privileged: PrivilegedInfo, seed: int) -> Agent:
+def _make(sim: SimConfig, privileged: PrivilegedInfo, seed: int, **options) -> Agent:
     return ShortestPathFollower(sim, privileged)

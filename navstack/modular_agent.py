@@ -1,0 +1,140 @@
+"""The modular agent (`--agent modular`): semantic map + topological memory + goal search + local planner.
+
+One step (observation in, action out):
+1. `SemanticMap.update`: instance proposals from depth geometry, CLIP features, InstanceMap, OccupancyGrid.
+2. The frame's CLIP similarity to the goal goes into the value map (VLFM); the TopoGraph gains a place
+   node every metre, object nodes linked to where they were seen, frontier nodes.
+3. Goal search (`planning.goal_search.GoalSearch`): a map candidate above the calibrated threshold is
+   approached and verified at close range; otherwise the best frontier by semantic value against
+   travel cost is explored; a failed verification blacklists the candidate and a local goal among
+   observed-but-unvisited places is chosen (Meta-Explore) instead of backtracking.
+4. `planning.navigator.Navigator` turns the target region into Habitat's discrete actions on the
+   agent's own occupancy grid.
+
+The agent knows nothing about the backend: it reads `Observation`s and returns `DiscreteAction`s.
+Ablations: `modular-oracle-semantics` (proposals from ground-truth instance ids), `frontier-only` (no
+semantic value: nearest frontier first), `no-memory` (map cleared for every GOAT subtask).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from navstack.agent import Agent, register
+from navstack.config import SimConfig, load_config
+from navstack.types import DiscreteAction, Goal, Observation
+
+
+@dataclass
+class ModularConfig:
+    mapping: str = "mapping"  # configs/agent/<name>.yaml for the semantic map
+    mapping_mode: str = "geometry"  # or oracle_semantics (ablation)
+    semantic_exploration: bool = True  # False: frontier-only
+    keep_map_between_episodes: bool = False  # lifelong: `navstack eval --keep-map`
+    keep_map_between_subtasks: bool = True  # False: no-memory ablation
+    initial_spin: bool = True  # look around (12 turns) at the start of an episode
+    frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps
+    search: dict = field(default_factory=dict)  # GoalSearchConfig overrides
+    navigator: dict = field(default_factory=dict)  # NavigatorConfig overrides
+
+
+def load_modular_config(name_or_path: Optional[str] = "modular", **overrides) -> ModularConfig:
+    return load_config(ModularConfig, name_or_path, "agent", **overrides)
+
+
+class ModularAgent(Agent):
+    name = "modular"
+
+    def __init__(self, sim: SimConfig, config: Optional[ModularConfig] = None, encoder=None):
+        from navstack.mapping.semantic_map import SemanticMap, load_mapping_config
+        from navstack.perception.clip_encoder import load_encoder
+        from navstack.perception.goal_encoding import GoalEncoder
+        from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+        from navstack.planning.navigator import Navigator, NavigatorConfig
+        from navstack.planning.topo_graph import TopoGraph
+        from navstack.planning.value_map import ValueMap
+
+        self.sim = sim
+        self.config = cfg = config or ModularConfig()
+        self.encoder = encoder if encoder is not None else load_encoder()
+        mcfg = load_mapping_config(cfg.mapping, mode=cfg.mapping_mode)
+        mcfg.occupancy.agent_radius = sim.agent_radius
+        mcfg.occupancy.min_depth, mcfg.occupancy.max_depth = sim.min_depth, sim.max_depth
+        self._mapping_config = mcfg
+        self._SemanticMap = SemanticMap
+        self.smap = SemanticMap(self.encoder, mcfg)
+        self.goal_encoder = GoalEncoder(self.encoder)
+        self.value_map = ValueMap(max_range=sim.max_depth)
+        self.topo = TopoGraph()
+        nav = NavigatorConfig(forward_step=sim.forward_step_size, turn_deg=sim.turn_angle, **cfg.navigator)
+        self.navigator = Navigator(nav)
+        scfg = GoalSearchConfig(semantic_exploration=cfg.semantic_exploration, **cfg.search)
+        self.search = GoalSearch(scfg, self.smap, self.value_map, self.topo, self.navigator, self.goal_encoder,
+                                 sim.turn_angle)
+        self.goal = None
+        self.steps = 0
+        self.latencies_ms = []
+        self.last_info: dict = {}
+
+    # ------------------------------------------------------------------ episode control
+    def _clear_memory(self) -> None:
+        self.smap = self._SemanticMap(self.encoder, self._mapping_config)
+        self.value_map.reset()
+        self.topo.clear()
+        self.search.rebind(self.smap)
+
+    def reset(self, goal: Goal) -> None:
+        if not self.config.keep_map_between_episodes:
+            self._clear_memory()
+        self._new_goal(goal, spin=self.config.initial_spin)
+
+    def next_goal(self, goal: Goal) -> None:
+        if not self.config.keep_map_between_subtasks:
+            self._clear_memory()
+        self._new_goal(goal, spin=not self.config.keep_map_between_subtasks and self.config.initial_spin)
+
+    def _new_goal(self, goal: Goal, spin: bool) -> None:
+        self.goal = goal
+        self.goal_embedding = self.goal_encoder.encode(goal)
+        self.value_map.reset()  # values are goal-specific
+        self.navigator.reset()
+        self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0)
+        self.steps = 0
+
+    # ------------------------------------------------------------------ step
+    def act(self, obs: Observation) -> DiscreteAction:
+        t0 = time.perf_counter()
+        stats = self.smap.update(obs)
+        x, z, yaw = float(obs.pose.position[0]), float(obs.pose.position[2]), float(obs.pose.yaw)
+        frame_emb = None
+        if self.config.semantic_exploration and self.steps % max(1, self.config.frame_embed_every) == 0:
+            frame_emb = self.encoder.encode_images([obs.rgb])[0]
+            sim = float(frame_emb @ self.goal_embedding.vector) if self.goal_embedding.vector is not None else math.nan
+            self.value_map.update(self.smap.occupancy, obs, sim)
+        self.topo.update_place(x, z, yaw, frame_emb, float(obs.stamp))
+        self.topo.update_objects(self.smap.instance_map.confirmed(), list(stats.get("instance_ids") or []))
+        action = self.search.step(obs, x, z, yaw)
+        self.steps += 1
+        self.latencies_ms.append(1000 * (time.perf_counter() - t0))
+        self.last_info = {"mode": self.search.mode, "target": self.search.target_desc, **self.search.debug}
+        return action
+
+
+def _factory(**overrides):
+    def make(sim: SimConfig, privileged, seed: int, keep_map: bool = False, config: Optional[str] = None) -> Agent:
+        cfg = load_modular_config(config or "modular", **overrides)
+        cfg.keep_map_between_episodes = keep_map
+        return ModularAgent(sim, cfg)
+
+    return make
+
+
+register("modular")(_factory())
+register("modular-oracle-semantics")(_factory(mapping_mode="oracle_semantics"))
+register("frontier-only")(_factory(semantic_exploration=False))
+register("no-memory")(_factory(keep_map_between_subtasks=False))

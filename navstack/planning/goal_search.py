@@ -1,0 +1,255 @@
+"""Goal search: approach-and-verify a map candidate, or explore frontiers by semantic value.
+
+Modes (`GoalSearch.mode`):
+- spin: look around once at the start (map the surroundings before choosing).
+- approach: a map instance matches the goal above `match_threshold`: drive to the free cells within
+  [approach_min, approach_max] m of its points.
+- verify: at close range, face the instance and re-score it; STOP when the score stays above
+  `verify_threshold`, else blacklist it and recover.
+- explore: no confident candidate: go to the frontier with the best value - cost (VLFM-style value
+  from the value map; `semantic_exploration=False` ranks by distance only).
+- recover (Meta-Explore): after a rejected candidate, pick the observed-but-unvisited place (frontier or
+  object node of the TopoGraph) with the best value near the agent, instead of backtracking.
+- done: nothing left to explore and nothing matches: STOP cleanly (goal absent or unreachable).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Set
+
+import numpy as np
+from scipy import ndimage
+
+from navstack.types import DiscreteAction
+
+
+@dataclass
+class GoalSearchConfig:
+    match_threshold: float = 0.5
+    verify_threshold: float = 0.45
+    approach_min: float = 0.3
+    approach_max: float = 0.75
+    stop_max_distance: float = 0.85  # STOP only this close to the instance's points
+    value_weight: float = 1.0
+    distance_weight: float = 0.15  # per metre of travel
+    switch_margin: float = 0.1  # keep the current frontier unless another is better by this
+    semantic_exploration: bool = True
+    max_verify_turns: int = 3
+    stuck_steps: int = 8  # no progress for this many steps -> give up the current target
+    min_instance_observations: int = 2
+
+
+class GoalSearch:
+    def __init__(self, config: GoalSearchConfig, smap, value_map, topo, navigator, goal_encoder, turn_deg: float):
+        self.config = config
+        self.smap = smap
+        self.value_map = value_map
+        self.topo = topo
+        self.navigator = navigator
+        self.goal_encoder = goal_encoder
+        self.turn = math.radians(turn_deg)
+        self.mode = "spin"
+        self.target_desc = ""
+        self.debug: dict = {}
+
+    def rebind(self, smap) -> None:
+        self.smap = smap
+
+    def start(self, goal_embedding, spin_steps: int) -> None:
+        self.goal = goal_embedding
+        self.spin_left = spin_steps
+        self.mode = "spin" if spin_steps else "explore"
+        self.blacklist: Set[int] = set()
+        self.bad_frontiers: list = []
+        self.instance: Optional[int] = None
+        self.frontier_xz: Optional[np.ndarray] = None
+        self.verify_turns = 0
+        self.progress = (math.inf, 0)
+        self.target_desc = ""
+        self.debug = {}
+
+    # ------------------------------------------------------------------ candidates
+    def best_candidate(self):
+        from navstack.perception.goal_encoding import match
+
+        cands = [c for c in match(self.goal, self.smap) if c.instance_id not in self.blacklist]
+        cands = [c for c in cands
+                 if self.smap.instance_map[c.instance_id].observations >= self.config.min_instance_observations]
+        self.debug["candidates"] = [(c.instance_id, round(float(c.score), 3)) for c in cands[:3]]
+        if cands and cands[0].score >= self.config.match_threshold:
+            return cands[0]
+        return None
+
+    def _instance_xz(self, iid: int) -> np.ndarray:
+        pts = self.smap.instance_map[iid].points
+        return pts[:, [0, 2]]
+
+    def approach_cells(self, iid: int, x: float, z: float) -> np.ndarray:
+        """World (x, z) of traversable cells within [approach_min, approach_max] of the instance's points."""
+        occ = self.smap.occupancy
+        cfg = self.config
+        pts = self._instance_xz(iid)
+        r, c = occ.to_cell(pts[:, 0], pts[:, 1])
+        ok = occ.inside(r, c)
+        r, c = r[ok], c[ok]
+        if len(r) == 0:
+            return np.zeros((0, 2))
+        k = int(math.ceil(cfg.approach_max / occ.resolution)) + 2
+        rs, re = max(0, r.min() - k), min(occ.shape[0], r.max() + k + 1)
+        cs, ce = max(0, c.min() - k), min(occ.shape[1], c.max() + k + 1)
+        mask = np.ones((re - rs, ce - cs), bool)
+        mask[r - rs, c - cs] = False
+        d = ndimage.distance_transform_edt(mask) * occ.resolution
+        trav = self.navigator.traversable(occ, x, z)[rs:re, cs:ce]
+        sel = (d >= cfg.approach_min) & (d <= cfg.approach_max) & trav
+        rr, cc = np.nonzero(sel)
+        wx, wz = occ.to_world(rr + rs, cc + cs)
+        return np.stack([wx, wz], 1)
+
+    def distance_to_instance(self, iid: int, x: float, z: float) -> float:
+        pts = self._instance_xz(iid)
+        return float(np.min(np.hypot(pts[:, 0] - x, pts[:, 1] - z))) if len(pts) else math.inf
+
+    # ------------------------------------------------------------------ frontiers
+    def choose_frontier(self, x: float, z: float):
+        occ = self.smap.occupancy
+        frontiers = [f for f in occ.frontiers()
+                     if not any(np.hypot(*(f.target - b)) < 0.5 for b in self.bad_frontiers)]
+        if not frontiers:
+            self.topo.set_frontiers([])
+            return None
+        targets = np.array([[x, z]])
+        field = self.navigator.distance_field(occ, targets, x, z)  # distance from the agent to every cell
+        costs = np.array([field(*f.target) for f in frontiers])
+        values = np.array([self.value_map.at_cells(f.cells) for f in frontiers])
+        self.topo.set_frontiers(frontiers, list(values))
+        reach = np.isfinite(costs)
+        if not reach.any():
+            return None
+        cfg = self.config
+        if cfg.semantic_exploration and np.isfinite(values[reach]).any():
+            v = np.where(np.isfinite(values), values, np.nanmin(values[reach]) if np.isfinite(values[reach]).any() else 0)
+            spread = max(float(np.nanstd(v[reach])), 0.02)
+            score = cfg.value_weight * (v - np.nanmean(v[reach])) / spread - cfg.distance_weight * costs
+        else:
+            score = -costs
+        score = np.where(reach, score, -np.inf)
+        best = int(np.argmax(score))
+        # Hysteresis: keep heading for the current frontier unless another is clearly better.
+        if self.frontier_xz is not None:
+            cur = [i for i, f in enumerate(frontiers) if np.hypot(*(f.target - self.frontier_xz)) < 0.6 and reach[i]]
+            if cur and score[best] < score[cur[0]] + cfg.switch_margin:
+                best = cur[0]
+        self.debug["frontier_value"] = None if not np.isfinite(values[best]) else round(float(values[best]), 3)
+        return frontiers[best]
+
+    def recovery_target(self, x: float, z: float):
+        """Meta-Explore: the best observed-but-unvisited node near the agent (not back along the path)."""
+        cands = self.topo.unvisited_candidates(x, z, exclude={f"object:{i}" for i in self.blacklist})
+        if not cands:
+            return None
+        def score(c):
+            _, v, d = c
+            return (0.0 if not math.isfinite(v) else v) * 5.0 - 0.2 * d
+        node, _, _ = max(cands, key=score)
+        return node, np.array(self.topo.g.nodes[node]["xz"])
+
+    # ------------------------------------------------------------------ step
+    def _stuck(self, dist: float) -> bool:
+        best, since = self.progress
+        if dist < best - 0.05:
+            self.progress = (dist, 0)
+            return False
+        self.progress = (best, since + 1)
+        return since + 1 >= self.config.stuck_steps
+
+    def step(self, obs, x: float, z: float, yaw: float) -> DiscreteAction:
+        cfg = self.config
+        if self.mode == "spin":
+            if self.spin_left > 0:
+                self.spin_left -= 1
+                return DiscreteAction.TURN_LEFT
+            self.mode = "explore"
+        cand = None
+        if self.mode in ("explore", "recover", "approach"):
+            cand = self.best_candidate()
+            if cand is not None and cand.instance_id != self.instance:
+                self.instance = cand.instance_id
+                self.mode = "approach"
+                self.progress = (math.inf, 0)
+                self.navigator.reset()
+            elif cand is None and self.mode == "approach":
+                self.mode, self.instance = "explore", None
+        if self.mode == "approach":
+            iid = self.instance
+            self.target_desc = f"instance {iid}"
+            if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance and self._in_approach_region(iid, x, z):
+                self.mode, self.verify_turns = "verify", 0
+            else:
+                cells = self.approach_cells(iid, x, z)
+                action = self.navigator.step(self.smap.occupancy, x, z, yaw, cells, ("instance", iid, len(cells) // 20))
+                if action is None or self._stuck(self.navigator.distance_to_target(x, z)):
+                    if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance:
+                        self.mode, self.verify_turns = "verify", 0
+                    else:
+                        self.blacklist.add(iid)
+                        self.mode, self.instance = "recover", None
+                        return DiscreteAction.TURN_LEFT
+                else:
+                    return action
+        if self.mode == "verify":
+            return self._verify(x, z, yaw)
+        # explore / recover
+        target = None
+        if self.mode == "recover":
+            rec = self.recovery_target(x, z)
+            if rec is not None:
+                node, xz = rec
+                self.topo.mark_visited(node)
+                self.frontier_xz = xz
+                self.mode = "explore"
+        f = self.choose_frontier(x, z)
+        if f is None:
+            self.mode = "done"
+            self.target_desc = "nothing left to explore"
+            return DiscreteAction.STOP
+        self.frontier_xz = f.target
+        self.target_desc = f"frontier ({f.target[0]:.1f}, {f.target[1]:.1f})"
+        target = np.asarray(f.target, float).reshape(1, 2)
+        key = ("frontier", round(float(f.target[0]), 1), round(float(f.target[1]), 1))
+        action = self.navigator.step(self.smap.occupancy, x, z, yaw, target, key)
+        if action is None or self._stuck(self.navigator.distance_to_target(x, z)):
+            self.bad_frontiers.append(np.asarray(f.target, float))
+            self.frontier_xz = None
+            self.progress = (math.inf, 0)
+            return DiscreteAction.TURN_LEFT
+        return action
+
+    def _in_approach_region(self, iid: int, x: float, z: float) -> bool:
+        return self.distance_to_instance(iid, x, z) >= self.config.approach_min - 0.1
+
+    def _verify(self, x: float, z: float, yaw: float) -> DiscreteAction:
+        """Face the instance, then STOP if it still matches; otherwise blacklist it and recover."""
+        cfg = self.config
+        iid = self.instance
+        c = self.smap.instance_map[iid].centre
+        want = math.atan2(-(c[0] - x), -(c[2] - z))
+        err = (want - yaw + math.pi) % (2 * math.pi) - math.pi
+        if abs(err) > self.turn / 2 and self.verify_turns < cfg.max_verify_turns:
+            self.verify_turns += 1
+            return DiscreteAction.TURN_LEFT if err > 0 else DiscreteAction.TURN_RIGHT
+        from navstack.perception.goal_encoding import match
+
+        scores = {cd.instance_id: cd.score for cd in match(self.goal, self.smap, verify=True)}
+        score = scores.get(iid, 0.0)
+        self.debug["verify_score"] = round(float(score), 3)
+        if score >= cfg.verify_threshold:
+            self.mode = "stopped"
+            return DiscreteAction.STOP
+        self.blacklist.add(iid)
+        self.topo.mark_visited(f"object:{iid}")
+        self.instance = None
+        self.mode = "recover"
+        return DiscreteAction.TURN_LEFT
