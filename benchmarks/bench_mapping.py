@@ -176,7 +176,7 @@ def evaluate(smap, house, seen_ids, categories):
         if p is None:
             continue
         labelled += 1
-        correct += int(categories[int(np.argmax(p))] == objs[match[i.id]].category)
+        correct += int(categories[int(np.argmax(p[: len(categories)]))] == objs[match[i.id]].category)
     fp = [i for i in counted if i.id not in match]
     fp_kinds = {"structure": 0, "duplicate": 0, "other": 0}
     for i in fp:
@@ -245,6 +245,8 @@ def main(argv=None):
     ap.add_argument("--memory-steps", type=int, default=2000, help="0 skips the memory run")
     ap.add_argument("--memory-seed", type=int, default=9100)
     ap.add_argument("--no-clip", action="store_true", help="geometry only (no encoder): recall/precision, no categories")
+    ap.add_argument("--clip-weights", help="CLIP weights file (default: the shipped assets/clip model)")
+    ap.add_argument("--clip-config", help="CLIP model config JSON for --clip-weights")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -260,7 +262,11 @@ def main(argv=None):
     if not args.no_clip:
         from navstack.perception.clip_encoder import ClipConfig, load_encoder
 
-        encoder = load_encoder(ClipConfig(threads=args.threads))
+        cc = ClipConfig(threads=args.threads)
+        if args.clip_weights:
+            cc.weights = args.clip_weights
+            cc.model_config = args.clip_config or str(Path(args.clip_weights).with_suffix(".json"))
+        encoder = load_encoder(cc)
         enc_name = f"{encoder.config.model_name} ({Path(encoder.config.weights).name if encoder.config.weights else encoder.config.pretrained})"
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores; encoder: {enc_name}")

@@ -138,6 +138,44 @@ def _write_views(house, out: Path, n: int) -> None:
     print(f"wrote {out}/views.png (RGB | depth | instance ids from {n} random poses)")
 
 
+def cmd_nav(args) -> int:
+    from navstack.nav import describe_goal, load_goal_image, navigate
+    from navstack.types import CategoryGoal, ImageGoal, TextGoal
+
+    given = [g for g in (args.goal_category, args.goal_text, args.goal_image) if g is not None]
+    if len(given) != 1:
+        raise CliError("give exactly one of --goal-category, --goal-text, --goal-image")
+    if args.goal_category is not None:
+        from navstack.sim.catalog import CATEGORIES
+
+        if args.goal_category not in CATEGORIES:
+            raise CliError(f"unknown category {args.goal_category!r}; known: {', '.join(CATEGORIES)}")
+        goal = CategoryGoal(args.goal_category)
+    elif args.goal_text is not None:
+        text = args.goal_text.strip()
+        if not text:
+            raise CliError("--goal-text is empty")
+        goal = TextGoal(text)
+    else:
+        goal = ImageGoal(load_goal_image(args.goal_image))
+    start = None
+    if args.start:
+        try:
+            start = [float(v) for v in args.start.split(",")]
+            assert len(start) == 2
+        except (ValueError, AssertionError):
+            raise CliError(f"--start must be 'x,z' in metres, got {args.start!r}") from None
+    r = navigate(args.seed, goal, args.agent, start_xz=start, out=args.out, sim_config=args.sim_config,
+                 record_every=args.record_every)
+    print(f"{describe_goal(goal)} in house {args.seed}: {'STOP' if r.called_stop else 'no STOP'} after {r.steps} steps, "
+          f"stopped near {r.stopped_near}")
+    if r.success is not None:
+        print(f"success {r.success} (geodesic distance to the nearest view point {r.distance_to_goal:.2f} m)")
+    if r.animation:
+        print(f"animation: {r.animation} ({r.frames} frames)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from navstack.eval import EvalConfig, evaluate, format_table
 
@@ -201,6 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--out", default="runs/house")
     h.add_argument("--views", type=int, default=0, help="also render N random egocentric views")
     h.set_defaults(func=cmd_house)
+
+    n = sub.add_parser("nav", help="one navigation in a generated house, with an animation")
+    n.add_argument("--seed", type=int, default=9000)
+    n.add_argument("--goal-category")
+    n.add_argument("--goal-text")
+    n.add_argument("--goal-image", help="path to a PNG/JPEG goal image")
+    n.add_argument("--agent", default="modular")
+    n.add_argument("--start", help="start 'x,z' (default: a random navigable point)")
+    n.add_argument("--out", default="runs/nav")
+    n.add_argument("--sim-config")
+    n.add_argument("--record-every", type=int, default=1)
+    n.set_defaults(func=cmd_nav)
 
     d = sub.add_parser("demo", help="the README demo: a house, a few ObjectNav episodes, maps")
     d.add_argument("--episodes", type=int, default=5)

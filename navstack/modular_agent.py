@@ -114,7 +114,7 @@ class ModularAgent(Agent):
         frame_emb = None
         if self.config.semantic_exploration and self.steps % max(1, self.config.frame_embed_every) == 0:
             frame_emb = self.encoder.encode_images([obs.rgb])[0]
-            sim = float(frame_emb @ self.goal_embedding.vector) if self.goal_embedding.vector is not None else math.nan
+            sim = float(frame_emb @ self.goal_embedding.embedding)
             self.value_map.update(self.smap.occupancy, obs, sim)
         self.topo.update_place(x, z, yaw, frame_emb, float(obs.stamp))
         self.topo.update_objects(self.smap.instance_map.confirmed(), list(stats.get("instance_ids") or []))

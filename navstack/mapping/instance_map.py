@@ -50,6 +50,7 @@ class InstanceMapConfig:
     assoc_min_overlap: float = 0.3
     assoc_min_similarity: float = 0.55  # below this cosine, overlapping detections do not associate
     assoc_override_overlap: float = 0.7  # ... unless the overlap is at least this
+    split_min_overlap: float = 0.15  # a detection also this close to another instance gives it its part
     merge_every: int = 10
     merge_overlap: float = 0.3
     merge_min_similarity: float = 0.6
@@ -191,6 +192,15 @@ _OFFSETS = np.array([(dx << 42) + (dy << 21) + dz for dx in (-1, 0, 1) for dy in
                     np.int64)
 
 
+def near_mask(query_keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Per query voxel: whether `sorted_keys` holds a voxel in its 3x3x3 neighbourhood."""
+    if len(query_keys) == 0 or len(sorted_keys) == 0:
+        return np.zeros(len(query_keys), bool)
+    nb = (query_keys[:, None] + _OFFSETS[None, :]).ravel()
+    i = np.searchsorted(sorted_keys, nb).clip(0, len(sorted_keys) - 1)
+    return (sorted_keys[i] == nb).reshape(len(query_keys), 27).any(axis=1)
+
+
 def near_fraction(query_keys: np.ndarray, sorted_keys: np.ndarray, max_query: int = 400) -> float:
     """Fraction of `query_keys` voxels with a voxel of `sorted_keys` (same grid) in their 3x3x3
     neighbourhood, i.e. points within about one voxel of the other set (evenly subsampled query)."""
@@ -270,14 +280,23 @@ class InstanceMap:
         return near_fraction(keys, inst.keys)
 
     # ---------------------------------------------------------------- association
-    def associate(self, points_list: Sequence[np.ndarray], embeddings: Optional[Sequence[Optional[np.ndarray]]] = None
-                  ) -> List[Tuple[Optional[int], float]]:
-        """For each detection's points: (instance id or None, overlap) without changing the map."""
+    def associate(self, points_list: Sequence[np.ndarray], embeddings: Optional[Sequence[Optional[np.ndarray]]] = None,
+                  oracle_ids: Optional[Sequence[int]] = None) -> List[Tuple[Optional[int], float]]:
+        """For each detection's points: (instance id or None, overlap) without changing the map.
+
+        `oracle_ids` (oracle_semantics ablation only): ground-truth ids of the detections; a detection
+        then goes to the instance holding that id, whatever the geometry says."""
         cfg = self.config
         ids, lo, hi = self._boxes()
         out: List[Tuple[Optional[int], float]] = []
         margin = 2 * cfg.voxel
+        by_oracle = {}
+        if oracle_ids is not None:
+            by_oracle = {i.oracle_id: i.id for i in self.instances.values() if i.oracle_id >= 0}
         for k, pts in enumerate(points_list):
+            if oracle_ids is not None and oracle_ids[k] >= 0:
+                out.append((by_oracle.get(int(oracle_ids[k])), 1.0))
+                continue
             pts = np.asarray(pts, np.float32).reshape(-1, 3)
             pts = pts[np.all(np.isfinite(pts), axis=1)]
             if len(pts) == 0 or len(ids) == 0:
@@ -316,7 +335,9 @@ class InstanceMap:
         self.frame += 1
         cam = np.zeros(3) if camera_position is None else np.asarray(camera_position, float)
         if assignments is None:
-            assignments = self.associate([d.points for d in detections], [d.embedding for d in detections])
+            oracle = [d.oracle_id for d in detections]
+            assignments = self.associate([d.points for d in detections], [d.embedding for d in detections],
+                                         oracle if any(o >= 0 for o in oracle) else None)
         out = []
         for det, (iid, _) in zip(detections, assignments):
             if iid is not None and iid not in self.instances:
@@ -327,6 +348,8 @@ class InstanceMap:
                 continue
             if iid is None:
                 iid = self._new_instance(fine, stamp)
+            elif det.oracle_id < 0:
+                fine = self._split_off(iid, fine, det.points)
             inst = self.instances[iid]
             self._add_points(inst, fine)
             self._add_observation(inst, det, stamp, cam, camera_yaw)
@@ -334,6 +357,42 @@ class InstanceMap:
         if self.config.merge_every and self.frame % self.config.merge_every == 0:
             self.maintain(structure)
         return out
+
+    def _split_off(self, iid: int, fine: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """A detection that also covers other instances that look different (an under-segmented frame:
+        two objects in one segment) gives the voxels next to those instances, and not to `iid`, to
+        them; returns the rest."""
+        cfg = self.config
+        ids, lo, hi = self._boxes()
+        pts = np.asarray(points, np.float32)
+        pmin, pmax = pts.min(axis=0), pts.max(axis=0)
+        margin = 2 * cfg.voxel
+        touch = np.all((lo - margin <= pmax) & (hi + margin >= pmin), axis=1) & (ids != iid)
+        if not touch.any():
+            return fine
+        main = self.instances[iid]
+        if main.voxel != cfg.voxel:
+            return fine
+        fm = main.feature
+        if fm is None:
+            return fine
+        keep = np.ones(len(fine), bool)
+        near_main = near_mask(fine, main.keys)
+        for j in ids[touch]:
+            other = self.instances[int(j)]
+            fo = other.feature
+            # only instances that look different (two objects, not two pieces of one)
+            if other.voxel != cfg.voxel or fo is None or float(fm @ fo) >= cfg.merge_min_similarity:
+                continue
+            m = near_mask(fine, other.keys)
+            if m.mean() < cfg.split_min_overlap:
+                continue
+            give = m & ~near_main & keep
+            if give.any():
+                self._add_points(other, fine[give])
+                other.last_frame = self.frame
+                keep &= ~give
+        return fine[keep] if keep.any() else fine
 
     def _new_instance(self, fine, stamp) -> int:
         iid = self.next_id
@@ -473,6 +532,8 @@ class InstanceMap:
 
     def _should_merge(self, A: Instance, B: Instance) -> bool:
         cfg = self.config
+        if A.oracle_votes or B.oracle_votes:  # oracle_semantics: identity is given
+            return A.oracle_id == B.oracle_id
         small, big = (A, B) if len(A.keys) <= len(B.keys) else (B, A)
         ov = self.overlap(small.keys, small.voxel, big)
         fa, fb = A.feature, B.feature

@@ -37,7 +37,7 @@ class OccupancyConfig:
     floor_height: float = 0.06
     obstacle_min_height: float = 0.1
     obstacle_max_height: float = 1.3  # anything below this blocks the body (the sim blocks furniture under 1.2 m)
-    max_obstacle_range: float = 4.5
+    max_range: float = 4.9  # obstacles and free space are mapped up to this far (m, floor plane)
     min_depth: float = 0.5
     max_depth: float = 5.0
     level_ray_deg: float = 12.0  # "nothing within range" rays count as free only this close to level
@@ -156,7 +156,7 @@ class OccupancyGrid:
         dx = points[..., 0] - cx
         dz = points[..., 2] - cz
         rng_h = np.hypot(dx, dz)
-        obstacle = valid & (y >= cfg.obstacle_min_height) & (y <= cfg.obstacle_max_height) & (rng_h <= cfg.max_obstacle_range)
+        obstacle = valid & (y >= cfg.obstacle_min_height) & (y <= cfg.obstacle_max_height) & (rng_h <= cfg.max_range)
         floor = valid & (y < cfg.floor_height)
 
         # far (nothing within range) rays running near level: free out to max range
@@ -190,7 +190,8 @@ class OccupancyGrid:
             np.minimum.at(obst_r, b, ro)
             has = np.isfinite(obst_r)
             free_r[has] = np.maximum(free_r[has], obst_r[has])  # the ray reached the obstacle
-        reach = np.minimum(free_r, obst_r - cfg.resolution)
+        # free only as far as an obstacle would have been seen
+        reach = np.minimum(np.minimum(free_r, obst_r - cfg.resolution), cfg.max_range)
         reach = np.maximum(reach, 0.0)
         h, w = self.shape
         free = np.zeros((h, w), np.uint8)

@@ -41,7 +41,7 @@ def _label_of(smap, inst):
     p = inst.category_probs
     if p is None:
         return "?", -1
-    k = int(np.argmax(p))
+    k = int(np.argmax(p[: len(smap.categories)]))
     return smap.categories[k], k
 
 

@@ -39,14 +39,9 @@ import numpy as np
 from navstack.mapping.instance_map import Detection, InstanceMap, InstanceMapConfig
 from navstack.mapping.occupancy import OccupancyConfig, OccupancyGrid
 from navstack.perception import geometry as geo
+from navstack.perception.goal_encoding import DEFAULT_CATEGORIES, ROOM_TYPES
 from navstack.perception.proposals import ProposalConfig, StructureMemory, make_proposer
 from navstack.types import Observation
-
-DEFAULT_CATEGORIES = (
-    "chair", "bed", "plant", "toilet", "tv_monitor", "sofa", "table", "cabinet", "sink", "refrigerator",
-    "lamp", "bookshelf", "desk", "bathtub", "oven", "stool", "wardrobe",
-)
-ROOM_TYPES = ("living room", "kitchen", "bedroom", "bathroom", "office", "dining room", "hallway")
 
 # Common-sense P(room | category), for room votes (rows need not cover every room; they are smoothed).
 ROOM_PRIOR: Dict[str, Dict[str, float]] = {
@@ -77,6 +72,10 @@ class MappingConfig:
     min_embed_pixels: int = 300  # full-resolution mask pixels below which a crop is not embedded
     room_clip_weight: float = 0.5  # weight of CLIP room scores vs. the category prior in room votes
     categories: List[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    # extra zero-shot labels for non-objects; an instance whose CLIP scores favour them is dropped
+    background_labels: List[str] = field(default_factory=lambda: ["wall", "floor", "ceiling"])
+    background_max: float = 0.5  # drop instances with more background probability than this ...
+    background_min_embeddings: int = 2  # ... once embedded at least this many times
     room_types: List[str] = field(default_factory=lambda: list(ROOM_TYPES))
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     instances: InstanceMapConfig = field(default_factory=InstanceMapConfig)
@@ -136,13 +135,14 @@ class SemanticMap:
         if self._text_ready:
             return
         enc = self.encoder
+        labels = self.categories + list(self.config.background_labels)
         if hasattr(enc, "label_embeddings"):
-            self.category_text = enc.label_embeddings(self.categories)
+            self.category_text = enc.label_embeddings(labels)
         else:
             from navstack.perception.clip_encoder import category_prompts
 
             rows = []
-            for c in self.categories:
+            for c in labels:
                 e = enc.encode_text(category_prompts(c)).mean(axis=0)
                 rows.append(e / max(float(np.linalg.norm(e)), 1e-12))
             self.category_text = np.stack(rows).astype(np.float32)
@@ -156,10 +156,10 @@ class SemanticMap:
         self._text_ready = True
 
     def classify_embeddings(self, emb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """(category probs (N, C), room probs (N, R)) of unit image embeddings."""
+        """(label probs (N, C + B): the C categories then the B background labels, room probs (N, R))."""
         self._prepare_text()
         cat = softmax_rows(self.logit_scale * emb @ self.category_text.T)
-        top = cat.argmax(axis=1)
+        top = cat[:, : len(self.categories)].argmax(axis=1)
         room_logits = np.einsum("nd,nrd->nr", emb, self.room_text[top])
         room = softmax_rows(self.logit_scale * room_logits)
         return cat, room
@@ -178,7 +178,8 @@ class SemanticMap:
         h, w = obs.depth.shape
         props = res.proposals
         imap = self.instance_map
-        assign = imap.associate([p.points for p in props])
+        oracle = [p.oracle_id for p in props] if cfg.mode == "oracle_semantics" else None
+        assign = imap.associate([p.points for p in props], None, oracle)
         qual = [p.quality((h, w)) for p in props]
         want = [k for k, p in enumerate(props)
                 if p.pixel_count >= cfg.min_embed_pixels
@@ -200,9 +201,11 @@ class SemanticMap:
                                   None if j is None else room[j], p.oracle_id))
         # Re-associate the embedded ones with features (a geometric match may be vetoed by appearance).
         feats = [d.embedding for d in dets]
-        assign2 = imap.associate([d.points for d in dets], feats) if want else assign
+        assign2 = imap.associate([d.points for d in dets], feats, oracle) if want else assign
         ids = imap.integrate(dets, stamp=float(obs.stamp), camera_position=cam.position, camera_yaw=yaw,
                              assignments=assign2, structure=self.structure)
+        if self.config.background_labels and imap.frame % max(imap.config.merge_every, 1) == 0:
+            self.prune_background()
         t4 = time.perf_counter()
         self.trajectory.append((float(obs.pose.position[0]), float(obs.pose.position[2]), yaw, float(obs.stamp)))
         self.frames += 1
@@ -214,6 +217,31 @@ class SemanticMap:
                 del self.timings[k][:1000]
         return {"proposals": len(props), "embedded": len(want), "instances": len(imap),
                 "instance_ids": ids, **{f"{k}_ms": 1000 * v for k, v in tm.items()}}
+
+    def prune_background(self) -> int:
+        """Drop instances CLIP calls wall / floor / ceiling (after enough embeddings)."""
+        C = len(self.categories)
+        cfg = self.config
+        gone = 0
+        for iid in list(self.instance_map.instances):
+            inst = self.instance_map.instances[iid]
+            p = inst.category_probs
+            if p is None or len(p) <= C or inst.embeddings < cfg.background_min_embeddings:
+                continue
+            if float(p[C:].sum()) > cfg.background_max:
+                del self.instance_map.instances[iid]
+                gone += 1
+        self.instance_map.removed += gone
+        return gone
+
+    def object_probs(self, instance_id: int) -> Optional[np.ndarray]:
+        """P(category) over `categories` (background labels removed, renormalised); None if never embedded."""
+        p = self.instance_map[instance_id].category_probs
+        if p is None:
+            return None
+        p = np.asarray(p[: len(self.categories)], np.float32)
+        s = float(p.sum())
+        return p / s if s > 0 else None
 
     # ------------------------------------------------------------------ rooms
     def _room_votes(self):
@@ -240,7 +268,7 @@ class SemanticMap:
             inst_region[inst.id] = reg
             if reg == 0:
                 continue
-            cp = inst.category_probs
+            cp = self.object_probs(inst.id)
             v = np.zeros(R, np.float32)
             if cp is not None:
                 v += (1 - self.config.room_clip_weight) * (cp @ prior) * float(cp.max())
@@ -274,9 +302,27 @@ class SemanticMap:
         inst = self.instance_map.instances.get(instance_id)
         return None if inst is None else inst.room_probs
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory):
+        """Atomic save (see navstack.mapping.persistence); returns the path of map.json."""
+        from navstack.mapping import persistence
+
+        return persistence.save(self, directory)
+
+    @classmethod
+    def load(cls, directory, encoder=None, config: Optional[MappingConfig] = None) -> "SemanticMap":
+        from navstack.mapping import persistence
+
+        return persistence.load(directory, encoder, config)
+
+    def clear_instances(self) -> None:
+        """Forget all object instances (keeps occupancy and wall memory): the `no-memory` ablation."""
+        self.instance_map.clear()
+        self._room_cache = None
+
     # ------------------------------------------------------------------ misc
     def category_of(self, instance_id: int) -> Tuple[str, float]:
-        p = self.instance_map[instance_id].category_probs
+        p = self.object_probs(instance_id)
         if p is None:
             return "unknown", 0.0
         return self.categories[int(np.argmax(p))], float(p.max())

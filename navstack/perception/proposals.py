@@ -62,7 +62,7 @@ class ProposalConfig:
     min_pixels: int = 120  # at full resolution (scaled by stride^2)
     min_extent: float = 0.08  # metres: largest side of the segment's 3D box
     max_points: int = 1500  # world points kept per proposal (subsampled evenly)
-    crop_pad: float = 0.15  # fraction of the bbox size added on each side
+    crop_pad: float = 0.1  # fraction of the bbox size added on each side (as the CLIP training crops)
     crop_size: int = 0  # 0: keep native resolution; else resize crops to this square size
     structure_cell: float = 0.1  # StructureMemory cell size (m)
 
@@ -307,15 +307,16 @@ def _subsample(points: np.ndarray, n: int) -> np.ndarray:
 
 
 def make_crop(rgb: np.ndarray, bbox: Tuple[int, int, int, int], pad: float, size: int = 0) -> np.ndarray:
-    """Padded, square-ish crop of `rgb` around bbox (x0, y0, x1, y1), clipped to the image."""
+    """Crop of `rgb` around bbox (x0, y0, x1, y1) grown by `pad` x its size on each side, clipped to
+    the image (not squared: the CLIP encoder pads crops to a square with its mean colour, as its
+    training crops were made)."""
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = bbox
-    bw, bh = x1 - x0, y1 - y0
-    side = max(bw, bh) * (1 + 2 * pad)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    half = max(side / 2, 4)
-    a0, a1 = int(max(0, math.floor(cx - half))), int(min(w, math.ceil(cx + half)))
-    b0, b1 = int(max(0, math.floor(cy - half))), int(min(h, math.ceil(cy + half)))
+    px, py = pad * (x1 - x0), pad * (y1 - y0)
+    a0, a1 = int(max(0, round(x0 - px))), int(min(w, round(x1 + px)))
+    b0, b1 = int(max(0, round(y0 - py))), int(min(h, round(y1 + py)))
+    if a1 <= a0 or b1 <= b0:
+        a0, a1, b0, b1 = 0, w, 0, h
     crop = rgb[b0:b1, a0:a1]
     if size:
         import cv2

@@ -27,8 +27,10 @@ from navstack.types import DiscreteAction
 
 @dataclass
 class GoalSearchConfig:
-    match_threshold: float = 0.5
-    verify_threshold: float = 0.45
+    match_threshold: float = 0.5  # P(goal category | instance) to approach it
+    verify_threshold: float = 0.5  # the same at close range, to STOP
+    attribute_threshold: float = 0.2  # text goals: P(colour word) / P(material word) of the instance
+    image_cosine_threshold: float = 0.6  # image goals without a keypoint verification
     approach_min: float = 0.3
     approach_max: float = 0.75
     stop_max_distance: float = 0.85  # STOP only this close to the instance's points
@@ -71,15 +73,33 @@ class GoalSearch:
         self.debug = {}
 
     # ------------------------------------------------------------------ candidates
-    def best_candidate(self):
-        from navstack.perception.goal_encoding import match
+    def accept(self, c) -> bool:
+        """Whether a ranked candidate is confident enough to go to (thresholds in GoalSearchConfig).
 
-        cands = [c for c in match(self.goal, self.smap) if c.instance_id not in self.blacklist]
+        The match score mixes log-probabilities with weights; decisions use the parts back as
+        probabilities: P(goal category | instance), and for text goals the colour / material words.
+        """
+        cfg = self.config
+        w = self.goal_encoder.config
+        if "category" in c.parts and math.exp(c.parts["category"] / w.w_category) < cfg.match_threshold:
+            return False
+        if self.goal.kind == "text":
+            for part, weight in (("colour", w.w_colour), ("material", w.w_material)):
+                if part in c.parts and math.exp(c.parts[part] / weight) < cfg.attribute_threshold:
+                    return False
+        if self.goal.kind == "image":
+            if c.verified is False and c.parts.get("clip", 0.0) / w.w_image_clip < cfg.image_cosine_threshold:
+                return False
+        return True
+
+    def best_candidate(self):
+        cands = [c for c in self.goal_encoder.match(self.goal, self.smap) if c.instance_id not in self.blacklist]
         cands = [c for c in cands
                  if self.smap.instance_map[c.instance_id].observations >= self.config.min_instance_observations]
-        self.debug["candidates"] = [(c.instance_id, round(float(c.score), 3)) for c in cands[:3]]
-        if cands and cands[0].score >= self.config.match_threshold:
-            return cands[0]
+        self.debug["candidates"] = [(c.instance_id, c.category, round(float(c.score), 2)) for c in cands[:3]]
+        for c in cands[:5]:
+            if self.accept(c):
+                return c
         return None
 
     def _instance_xz(self, iid: int) -> np.ndarray:
@@ -240,12 +260,12 @@ class GoalSearch:
         if abs(err) > self.turn / 2 and self.verify_turns < cfg.max_verify_turns:
             self.verify_turns += 1
             return DiscreteAction.TURN_LEFT if err > 0 else DiscreteAction.TURN_RIGHT
-        from navstack.perception.goal_encoding import match
-
-        scores = {cd.instance_id: cd.score for cd in match(self.goal, self.smap, verify=True)}
-        score = scores.get(iid, 0.0)
+        cands = {cd.instance_id: cd for cd in self.goal_encoder.match(self.goal, self.smap)}
+        cd = cands.get(iid)
+        ok = cd is not None and self.accept(cd)
+        score = math.exp(cd.parts["category"] / self.goal_encoder.config.w_category) if cd and "category" in cd.parts else 0.0
         self.debug["verify_score"] = round(float(score), 3)
-        if score >= cfg.verify_threshold:
+        if ok and score >= cfg.verify_threshold:
             self.mode = "stopped"
             return DiscreteAction.STOP
         self.blacklist.add(iid)

@@ -26,6 +26,8 @@ import time
 import traceback
 from typing import Any, Dict, Optional
 
+import numpy as np
+
 from navstack.ros import conversions as cv
 from navstack.ros.config import RobotConfig, load_robot_config
 from navstack.types import CategoryGoal, DiscreteAction, ImageGoal, TextGoal, VelocityCommand
@@ -80,6 +82,7 @@ class AgentNode:
         self.last_result = ""
         self.decision_times: list = []
         self.latency_ms: Optional[float] = None
+        self.act_ms: list = []
         self._last_map = -math.inf
         self._warned_intrinsics = False
 
@@ -223,6 +226,8 @@ class AgentNode:
         t_decide = time.monotonic()
         try:
             action = self.agent.act(obs)
+            self.act_ms.append((time.monotonic() - t_decide) * 1e3)
+            self.act_ms = self.act_ms[-50:]
         except Exception as e:  # noqa: BLE001
             self._agent_error("act", e)
             if self.errors >= self.config.max_agent_errors:
@@ -283,6 +288,7 @@ class AgentNode:
             "stale": b.stale, "malformed": dict(b.malformed), "last_malformed": b.last_malformed,
             "command": list(b.last_command), "zero_commands": b.zero_count,
             "decision_hz": self.decision_rate(), "latency_ms": self.latency_ms,
+            "act_ms": float(np.median(self.act_ms)) if self.act_ms else None,
             "time": self.rospy.get_time(),
         }
         if pose is not None:
@@ -319,6 +325,8 @@ class AgentNode:
         frame = self.config.frames.map if self.config.pose_source == "tf" else self.config.frames.odom
         stamp = self.rospy.Time.now()
         grid = _exposed(self.agent, "occupancy_grid")
+        if grid is None:
+            grid = _modular_occupancy(self.agent)
         if grid is not None:
             if isinstance(grid, (tuple, list)):
                 data, res, origin = grid
@@ -327,11 +335,47 @@ class AgentNode:
                 res, origin = _get(grid, "resolution"), _get(grid, "origin", "origin_xz")
             self.map_pub.publish(cv.occupancy_grid_msg(data, res, origin, stamp, frame))
         inst = _exposed(self.agent, "instances")
+        if inst is None:
+            inst = _modular_instances(self.agent)
         if inst is not None:
             self.markers_pub.publish(cv.instance_markers_msg(list(inst), stamp, frame))
         path = _exposed(self.agent, "planned_path")
+        if path is None:
+            path = getattr(getattr(self.agent, "navigator", None), "last_path", None)
         if path is not None and len(path):
             self.path_pub.publish(cv.path_msg(path, stamp, frame))
+
+
+def _modular_occupancy(agent):
+    """Fallback for agents with `smap.occupancy` (navstack.mapping.OccupancyGrid: state() 0 unknown, 1 free,
+    2 occupied; `bounds` (x0, z0, x1, z1); `resolution`)."""
+    occ = getattr(getattr(agent, "smap", None), "occupancy", None)
+    if occ is None or not hasattr(occ, "state") or not hasattr(occ, "bounds"):
+        return None
+    state = np.asarray(occ.state())
+    if state.size == 0:
+        return None
+    ros = np.choose(np.clip(state, 0, 2), [-1, 0, 100]).astype(np.int16)
+    x0, z0 = occ.bounds[:2]
+    return ros, float(occ.resolution), (float(x0), float(z0))
+
+
+def _modular_instances(agent):
+    """Fallback for agents with `smap.instance_map.confirmed()` (instances with `centre`, `size`, `id`)."""
+    imap = getattr(getattr(agent, "smap", None), "instance_map", None)
+    confirmed = getattr(imap, "confirmed", None)
+    if not callable(confirmed):
+        return None
+    names = getattr(imap, "categories", None) or getattr(getattr(imap, "config", None), "categories", None)
+    out = []
+    for inst in confirmed():
+        label = getattr(inst, "label", None) or getattr(inst, "category", None)
+        probs = getattr(inst, "category_probs", None)
+        if label is None and probs is not None and names is not None and len(names) == len(probs):
+            label = names[int(np.argmax(probs))]
+        out.append({"position": getattr(inst, "centre", None), "size": getattr(inst, "size", None),
+                    "id": getattr(inst, "id", len(out)), "label": label or f"instance {getattr(inst, 'id', len(out))}"})
+    return out
 
 
 def _exposed(agent, name: str):

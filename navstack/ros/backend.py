@@ -168,6 +168,7 @@ class RosBackend:
         self.on_stale_change: Optional[Callable[[List[str]], None]] = None
         self._watchdog: Optional[threading.Thread] = None
         self._closed = threading.Event()
+        self._ever_moved = False
 
         t, ns = config.topics, namespace
         kw = dict(queue_size=2, buff_size=1 << 24, tcp_nodelay=True)
@@ -335,6 +336,7 @@ class RosBackend:
 
     # ================================================================== commands
     def _publish(self, v: float, w: float) -> None:
+        self._ever_moved = self._ever_moved or v != 0.0 or w != 0.0
         self.cmd_pub.publish(cv.twist(v, w))
         self.last_command = (v, w)
         self._last_pub = time.monotonic()
@@ -416,6 +418,7 @@ class RosBackend:
         wmax = min(d.angular_speed, lim.max_angular)
         ang_tol = math.radians(d.angle_tolerance_deg)
         rate = self.rospy.Rate(self.config.control_rate)
+        T = self.period
         t0 = time.monotonic()
         best, best_t = -math.inf, t0
         while True:
@@ -430,11 +433,14 @@ class RosBackend:
             if latest is None:
                 self.emergency_stop()
                 return ActionResult("stale", "pose lost")
-            p = latest[1]
+            stamp, p = latest
             yaw = cv.yaw_from_ros_quat(p.q)
+            # The base kept moving since the pose was measured: predict with the last command.
+            age = min(max(self.rospy.get_time() - stamp, 0.0), 2.0 * T)
+            v_last, w_last = self.limiter.linear, self.limiter.angular
             if distance > 0:
                 travelled = float(np.dot(p.t[:2] - p0.t[:2], fwd))
-                rem = distance - travelled
+                rem = distance - travelled - v_last * age
                 if rem <= d.position_tolerance:
                     break
                 if travelled > best + 1e-3:
@@ -442,11 +448,12 @@ class RosBackend:
                 elif now - best_t > d.stall_time:
                     self.ramp_down()
                     return ActionResult("blocked", f"stopped after {travelled:.3f} of {distance:.3f} m")
-                v = min(vmax, math.sqrt(2.0 * lim.max_linear_accel * rem), 4.0 * rem + 0.02)
+                v = min(vmax, _braking_speed(rem, lim.max_linear_accel, T))
                 w = d.heading_gain * _wrap(yaw0 - yaw)
             else:
                 err = _wrap(target_yaw - yaw)
-                if abs(err) <= ang_tol:
+                pred = err - w_last * age
+                if abs(pred) <= ang_tol:
                     break
                 progress = -abs(err)
                 if progress > best + 1e-3:
@@ -454,8 +461,7 @@ class RosBackend:
                 elif now - best_t > d.stall_time:
                     self.ramp_down()
                     return ActionResult("blocked", f"turn stalled {math.degrees(err):.1f} deg short")
-                w = math.copysign(min(wmax, math.sqrt(2.0 * lim.max_angular_accel * abs(err)),
-                                      4.0 * abs(err) + 0.02), err)
+                w = math.copysign(min(wmax, _braking_speed(abs(pred), lim.max_angular_accel, T)), pred)
                 v = 0.0
             if now - t0 > d.timeout:
                 self.ramp_down()
@@ -463,7 +469,7 @@ class RosBackend:
             if not self.send_velocity(v, w):
                 return ActionResult("stale", ", ".join(self.stale_sensors()))
             rate.sleep()
-        # At the target: the profile is already near zero, so one step within the limits stops the base.
+        # At the target the speed is already near zero: one step within the limits stops the base.
         self.ramp_down()
         return ActionResult("done")
 
@@ -490,26 +496,24 @@ class RosBackend:
             self._watchdog.start()
 
     def _watch(self, rate: float) -> None:
+        """Zero velocity when sensors go stale (at once, then a few repeats against lost messages; only if
+        this node ever commanded motion, so it never fights a joystick on an idle robot), and when a command
+        is not refreshed: held VelocityCommands are re-published until their dt is over."""
         dt = 1.0 / rate
-        was_stale = []
+        was_stale: List[str] = []
         last_zero = -math.inf
+        repeats = 0
         while not self.rospy.is_shutdown() and not self._closed.is_set():
             now = time.monotonic()
             stale = [s for s in self.stale_sensors(now) if s != "camera_info"]
-            if stale != was_stale:
-                if stale:
-                    self.rospy.logwarn(f"navstack watchdog: sensors stale ({', '.join(stale)}): zero velocity")
-                elif was_stale:
-                    self.rospy.loginfo("navstack watchdog: sensors fresh again")
-                self.stale = stale
-                if self.on_stale_change:
-                    self.on_stale_change(stale)
             with self._pub_lock:
                 moving = self.last_command != (0.0, 0.0)
-                if stale and self.last_received:
-                    if (not was_stale or moving) or now - last_zero >= self.period:
+                if stale and self._ever_moved:
+                    if not was_stale or moving:
+                        repeats = 3
+                    if moving or (repeats > 0 and now - last_zero >= self.period):
                         self.emergency_stop()
-                        last_zero = now
+                        last_zero, repeats = now, repeats - 1
                 elif self._held is not None:
                     if now <= self._held_until:
                         if now - self._last_pub >= self.period:
@@ -519,6 +523,14 @@ class RosBackend:
                         self.emergency_stop()
                 elif moving and now - self._last_pub > self.config.stale_timeout:
                     self.emergency_stop()  # a command nobody refreshes (the control loop is stuck)
+            if stale != was_stale:
+                if stale:
+                    self.rospy.logwarn(f"navstack watchdog: sensors stale ({', '.join(stale)}): zero velocity")
+                elif was_stale:
+                    self.rospy.loginfo("navstack watchdog: sensors fresh again")
+                self.stale = stale
+                if self.on_stale_change:
+                    self.on_stale_change(stale)
             was_stale = stale
             time.sleep(dt)
 
@@ -533,6 +545,15 @@ class RosBackend:
         for s in self._subs:
             s.unregister()
         self.cmd_pub.unregister()
+
+
+def _braking_speed(remaining: float, accel: float, period: float) -> float:
+    """The highest speed from which the base still stops within `remaining`: this command runs for about one
+    period, then the limiter ramps down by accel*period per period (~v^2/2a + v*T/2), so
+    1.5*v*T + v^2/(2a) <= remaining."""
+    if remaining <= 0:
+        return 0.0
+    return accel * (-1.5 * period + math.sqrt(2.25 * period * period + 2.0 * remaining / accel))
 
 
 def _wrap(a: float) -> float:

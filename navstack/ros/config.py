@@ -60,8 +60,8 @@ class DiscreteExecution:
 
     linear_speed: float = 0.5  # cruise speed (capped by limits.max_linear)
     angular_speed: float = 1.0  # cruise turn rate (capped by limits.max_angular)
-    position_tolerance: float = 0.005  # m
-    angle_tolerance_deg: float = 0.5
+    position_tolerance: float = 0.002  # m
+    angle_tolerance_deg: float = 0.25
     heading_gain: float = 2.0  # rad/s per rad of heading error while driving straight
     stall_time: float = 0.5  # s without progress -> the move is blocked (collision)
     timeout: float = 10.0  # s, one action at most

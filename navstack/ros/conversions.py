@@ -448,7 +448,7 @@ def instance_markers_msg(instances: Iterable, stamp=None, frame_id: str = "map",
     clear.action = Marker.DELETEALL
     out.markers.append(clear)
     for k, inst in enumerate(instances):
-        pos = _field(inst, "position", "center")
+        pos = _field(inst, "position", "center", "centre")
         if pos is None:
             continue
         p = ros_from_habitat_vector(np.asarray(pos, float).reshape(3))

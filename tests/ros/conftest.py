@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.ros)
-            item.add_marker(pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning"))
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:rospy"))
             if ROS_MISSING:
                 item.add_marker(pytest.mark.skip(reason=ROS_MISSING))
 
@@ -67,7 +67,7 @@ def catkin_ws(roscore, tmp_path_factory):
     ws = tmp_path_factory.mktemp("catkin_ws")
     (ws / "src").mkdir()
     (ws / "src" / "navstack_ros").symlink_to(REPO / "ros_ws" / "src" / "navstack_ros")
-    r = subprocess.run(["catkin_make", f"-DPYTHON_EXECUTABLE={sys.executable}"], cwd=ws, env=roscore.env(),
+    r = subprocess.run(["catkin_make", "-C", str(ws), f"-DPYTHON_EXECUTABLE={sys.executable}"], cwd=ws, env=roscore.env(),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"catkin_make failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     env = roscore.env()

@@ -281,6 +281,7 @@ def test_discrete_actions_execute_closed_loop_on_odometry(ros_node):
         publish_goal(ros_node, ns + "navstack_agent/goal/category", "chair")
         status.wait_for(lambda s: s["state"] == "stopped", 30, "STOP")
         seen = np.array(agent.seen)
+        print("observed (x, z, yaw deg):", [(round(x, 4), round(z, 4), round(math.degrees(y), 2)) for x, z, y, _ in seen])
         assert len(seen) == 6
         # Observed poses (Habitat frame: forward = -Z at yaw 0): 0, 0.25, 0.5 m, then +30, 0, -30 degrees.
         np.testing.assert_allclose(-seen[:, 1], [0, 0.25, 0.5, 0.5, 0.5, 0.5], atol=0.015)

@@ -1,0 +1,131 @@
+import math
+
+import numpy as np
+import pytest
+
+from navstack.mapping.occupancy import OccupancyConfig, OccupancyGrid
+from navstack.planning.action_search import plan_actions
+from navstack.planning.navigator import DistanceField, Navigator
+from navstack.planning.topo_graph import TopoGraph
+from navstack.planning.value_map import ValueMap
+from navstack.types import DiscreteAction, heading_vector
+
+
+def free_forward(blocked=lambda x, z: False):
+    def forward(x, z, yaw, d):
+        v = heading_vector(yaw)
+        ex, ez = x, z
+        for i in range(1, 11):
+            qx, qz = x + v[0] * d * i / 10, z + v[1] * d * i / 10
+            if blocked(qx, qz):
+                return ex, ez, True
+            ex, ez = qx, qz
+        return ex, ez, False
+    return forward
+
+
+def test_action_search_straight_and_around_a_wall():
+    goal = np.array([0.0, -3.0])
+    dist = lambda x, z: math.hypot(x - goal[0], z - goal[1])  # noqa: E731
+    p = plan_actions(0, 0, 0.0, free_forward(), dist, 0.1, 0.25, math.radians(30))
+    assert p is not None and all(a == DiscreteAction.MOVE_FORWARD for a in p.actions)
+    assert p.cost == pytest.approx(3.0, abs=0.13)
+    # A wall across the straight line: the plan must go around it and never through it.
+    wall = lambda x, z: abs(z + 1.5) < 0.1 and abs(x) < 1.0  # noqa: E731
+    p = plan_actions(0, 0, 0.0, free_forward(wall), dist, 0.1, 0.25, math.radians(30))
+    assert p is not None and p.cost > 3.2
+    assert not any(wall(x, z) for x, z, _ in p.states)
+    assert any(a in (DiscreteAction.TURN_LEFT, DiscreteAction.TURN_RIGHT) for a in p.actions)
+
+
+def test_action_search_unreachable_returns_none():
+    dist = lambda x, z: math.inf  # noqa: E731
+    assert plan_actions(0, 0, 0, free_forward(), dist, 0.1, 0.25, math.radians(30)) is None
+
+
+def grid_with_room():
+    occ = OccupancyGrid(OccupancyConfig(initial_size=8.0))
+    occ.ensure(-3, -3, 3, 3)
+    occ.observed[:] = True
+    occ.logodds[:] = -1.0  # free
+    r, c = occ.to_cell(np.array([0.0]), np.array([-1.0]))
+    occ.logodds[int(r[0]) - 1 : int(r[0]) + 2, :] = 3.0  # a wall along x at z = -1 ...
+    gap_c0, gap_c1 = occ.to_cell(np.array([-2.6, -2.0]), np.array([0, 0]))[1]
+    occ.logodds[int(r[0]) - 1 : int(r[0]) + 2, int(gap_c0) : int(gap_c1)] = -1.0  # ... with a door at x in [-2.6, -2]
+    occ._cache.clear()
+    return occ
+
+
+def test_distance_field_goes_through_the_door():
+    occ = grid_with_room()
+    nav = Navigator()
+    f = nav.distance_field(occ, np.array([[0.0, -2.0]]), 0.0, 0.0)
+    d = f(0.0, 0.0)
+    assert math.isfinite(d) and d > 4.0  # around through the door at x ~ -2.3, not 2 m straight through
+    assert f(0.0, -2.0) == 0.0
+
+
+def test_navigator_drives_to_target_on_its_map():
+    occ = grid_with_room()
+    nav = Navigator()
+    x, z, yaw = 0.0, 0.5, 0.0
+    trav = nav.traversable(occ, x, z)
+    for _ in range(120):
+        a = nav.step(occ, x, z, yaw, np.array([[0.5, -2.0]]), "t")
+        if a is None:
+            break
+        if a == DiscreteAction.MOVE_FORWARD:
+            # The body moves the full step unless the map's obstacles stop it (no sliding).
+            v = heading_vector(yaw)
+            for _ in range(10):
+                nx, nz = x + 0.025 * v[0], z + 0.025 * v[1]
+                r, c = occ.to_cell(nx, nz)
+                if not trav[r, c]:
+                    break
+                x, z = nx, nz
+            assert not occ.occupied()[occ.to_cell(x, z)], "the agent ended inside an obstacle"
+        elif a == DiscreteAction.TURN_LEFT:
+            yaw += math.radians(30)
+        elif a == DiscreteAction.TURN_RIGHT:
+            yaw -= math.radians(30)
+    assert math.hypot(x - 0.5, z + 2.0) < 0.3
+
+
+def test_value_map_writes_the_view_cone():
+    from navstack.types import Intrinsics, Observation, Pose
+
+    occ = OccupancyGrid(OccupancyConfig())
+    occ.ensure(-5, -5, 5, 5)
+    vm = ValueMap()
+    obs = Observation(np.zeros((48, 64, 3), np.uint8), np.full((48, 64), 3.0, np.float32),
+                      Pose([0, 0, 0], [0, 0, 0, 1]), Intrinsics.from_hfov(64, 48, 79))
+    vm.update(occ, obs, 0.7)
+    assert vm.near(0.0, -2.0, 0.3) == pytest.approx(0.7)  # ahead (yaw 0 looks along -Z)
+    assert math.isnan(vm.near(0.0, 2.0, 0.3))  # behind: never seen
+    assert math.isnan(vm.near(0.0, -4.5, 0.3))  # beyond the 3 m depth
+    vm.update(occ, obs, 0.1)
+    assert 0.1 < vm.near(0.0, -2.0, 0.3) < 0.7
+    occ.ensure(-9, -9, 5, 5)  # the grid grows: values stay in world place
+    vm.align(occ)
+    assert 0.1 < vm.near(0.0, -2.0, 0.3) < 0.7
+
+
+def test_topo_graph_places_objects_frontiers():
+    from types import SimpleNamespace
+
+    g = TopoGraph(place_spacing=1.0)
+    for x in np.arange(0, 3.01, 0.25):
+        g.update_place(float(x), 0.0, 0.0, None, 0.0)
+    assert len(g.places()) == 4
+    inst = SimpleNamespace(id=7, centre=np.array([3.0, 0.5, 1.0]))
+    g.update_objects([inst], [7])
+    f = SimpleNamespace(target=np.array([3.5, -1.0]), size=10)
+    g.set_frontiers([f], [0.3])
+    route = g.route("object:7")
+    assert route[0] == g.current_place and route[-1] == "object:7"
+    cands = g.unvisited_candidates(3.0, 0.0)
+    assert {c[0] for c in cands} == {"object:7", "frontier:0"}
+    g.mark_visited("frontier:0")
+    assert {c[0] for c in g.unvisited_candidates(3.0, 0.0)} == {"object:7"}
+    g.set_frontiers([])
+    assert g.stats()["place"] == 4 and "frontier" not in g.stats()
