@@ -16,7 +16,7 @@ from common import machine, write_json  # noqa: E402
 
 from navstack.eval import EvalConfig, evaluate, parse_seed_range  # noqa: E402
 
-COLUMNS = ("success", "spl", "soft_spl", "distance_to_goal", "steps_per_second")
+COLUMNS = ("success", "spl", "soft_spl", "distance_to_goal", "steps_per_second", "decision_ms_median")
 
 
 def main(argv=None):

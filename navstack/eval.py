@@ -140,6 +140,7 @@ class HouseRunner:
         trajectory = [backend.position[[0, 2]].copy()]
         results, goal_objects, all_targets = [], [], []
         steps_total, collisions = 0, 0
+        act_ms: List[float] = []
         t0 = time.perf_counter()
         success_distance = SUCCESS_DISTANCE[self.cfg.task]
         for i, (kind, goals, category, image_index) in enumerate(self.subtasks(dataset, episode)):
@@ -157,7 +158,9 @@ class HouseRunner:
             m.reset(backend.position, dist(*backend.position[[0, 2]]))
             for _ in range(sim.max_episode_steps):
                 obs = backend.observe()
+                ta = time.perf_counter()
                 action = agent.act(obs)
+                act_ms.append(1000 * (time.perf_counter() - ta))
                 stop = isinstance(action, DiscreteAction) and action == DiscreteAction.STOP
                 if not stop:
                     backend.act(action)
@@ -195,7 +198,10 @@ class HouseRunner:
             "steps": steps_total, "collisions": collisions,
             "called_stop": bool(results[-1]["called_stop"]),
             "wall_time_s": round(wall, 4),
+            "decision_ms_median": round(float(np.median(act_ms)), 3) if act_ms else None,
+            "decision_ms_p90": round(float(np.percentile(act_ms, 90)), 3) if act_ms else None,
         })
+        rec["_act_ms"] = act_ms
         rec["_trajectory"] = np.array(trajectory)
         rec["_targets"] = np.concatenate(all_targets) if all_targets else np.zeros((0, 2))
         rec["_goal_objects"] = sorted(set(goal_objects))
@@ -267,6 +273,9 @@ def summarize(cfg: EvalConfig, records: List[Dict], wall: float) -> Dict:
         **{k: agg.get(k) for k in SUMMARY_KEYS},
         "path_length": agg.get("path_length"), "steps": agg.get("steps"), "collisions": agg.get("collisions"),
         "steps_per_second": steps / busy if busy > 0 else None,
+        # Per-step decision latency (observation in -> action out), median over episodes' medians.
+        "decision_ms_median": float(np.median([r["decision_ms_median"] for r in records if r.get("decision_ms_median") is not None]))
+        if records else None,
         "wall_time_s": round(wall, 2),
         "scene_seeds": list(map(int, cfg.scene_seeds)), "episodes_per_scene": cfg.episodes_per_scene,
         "workers": cfg.workers, "sim_config": cfg.sim_config or "embedded (defaults)", "keep_map": cfg.keep_map,

@@ -11,6 +11,7 @@
 #    the venv's numpy 2).
 # Idempotent; takes well under a second when everything is already there.
 set -euo pipefail
+if [ "${NAVSTACK_SKIP_ROS:-0}" = "1" ]; then echo "navstack setup_ros: skipped (NAVSTACK_SKIP_ROS=1)"; exit 0; fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-$ROOT/.venv}"
 DIST=/usr/lib/python3/dist-packages
@@ -37,8 +38,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "navstack setup_ros: no virtual environment at $VENV (run 'make setup' first); Debian packages are installed" >&2
   exit 0
 fi
-SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 LINKS="$VENV/ros-dist-packages"
+# Quick exit when done: links checked after this script last changed and the .pth is in place.
+if [ -f "$LINKS/.checked" ] && [ "$LINKS/.checked" -nt "$0" ] && [ -n "$(ls "$VENV"/lib/python3*/site-packages/navstack_ros.pth 2>/dev/null)" ]; then
+  exit 0
+fi
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 mkdir -p "$LINKS"
 
 # ROS's own Python modules (rospy, roslaunch, message packages, catkin's build helpers).
@@ -76,11 +81,9 @@ PTH="$SITE/navstack_ros.pth"
 if [ "$(cat "$PTH" 2>/dev/null)" != "$LINKS" ]; then echo "$LINKS" > "$PTH"; fi
 
 # Check: the venv imports rospy and the messages, and still gets its own numpy.
-if [ ! -f "$LINKS/.checked" ] || [ "$PTH" -nt "$LINKS/.checked" ]; then
-  "$VENV/bin/python" -c '
+"$VENV/bin/python" -c '
 import numpy, rospy, roslaunch, rostopic, std_msgs.msg, sensor_msgs.msg, nav_msgs.msg, geometry_msgs.msg
 import visualization_msgs.msg, tf2_msgs.msg
 assert not numpy.__file__.startswith("/usr/lib/python3/"), "Debian numpy shadows the venv numpy"
 ' || { echo "navstack setup_ros: the venv cannot import rospy from $LINKS" >&2; exit 1; }
-  touch "$LINKS/.checked"
-fi
+touch "$LINKS/.checked"

@@ -40,6 +40,7 @@ class GoalSearchConfig:
     semantic_exploration: bool = True
     max_verify_turns: int = 3
     stuck_steps: int = 8  # no progress for this many steps -> give up the current target
+    reselect_every: int = 4  # re-rank frontiers every k steps (the ranking needs a distance field)
     min_instance_observations: int = 2
 
 
@@ -71,6 +72,7 @@ class GoalSearch:
         self.progress = (math.inf, 0)
         self.target_desc = ""
         self.debug = {}
+        self._frontier_memo = (None, 0)
 
     # ------------------------------------------------------------------ candidates
     def accept(self, c) -> bool:
@@ -165,6 +167,16 @@ class GoalSearch:
         self.debug["frontier_value"] = None if not np.isfinite(values[best]) else round(float(values[best]), 3)
         return frontiers[best]
 
+    def _cached_frontier(self):
+        """The last chosen frontier while it still exists and is younger than `reselect_every` steps."""
+        f, age = self._frontier_memo
+        if f is None or age + 1 >= self.config.reselect_every:
+            return None
+        if not any(np.hypot(*(g.target - f.target)) < 0.3 for g in self.smap.occupancy.frontiers()):
+            return None
+        self._frontier_memo = (f, age + 1)
+        return f
+
     def recovery_target(self, x: float, z: float):
         """Meta-Explore: the best observed-but-unvisited node near the agent (not back along the path)."""
         cands = self.topo.unvisited_candidates(x, z, exclude={f"object:{i}" for i in self.blacklist})
@@ -230,7 +242,10 @@ class GoalSearch:
                 self.topo.mark_visited(node)
                 self.frontier_xz = xz
                 self.mode = "explore"
-        f = self.choose_frontier(x, z)
+        f = self._cached_frontier()
+        if f is None:
+            f = self.choose_frontier(x, z)
+            self._frontier_memo = (f, 0)
         if f is None:
             self.mode = "done"
             self.target_desc = "nothing left to explore"
@@ -243,6 +258,7 @@ class GoalSearch:
         if action is None or self._stuck(self.navigator.distance_to_target(x, z)):
             self.bad_frontiers.append(np.asarray(f.target, float))
             self.frontier_xz = None
+            self._frontier_memo = (None, 0)
             self.progress = (math.inf, 0)
             return DiscreteAction.TURN_LEFT
         return action

@@ -33,24 +33,33 @@ class NavigatorConfig:
 
 
 class DistanceField:
-    """Geodesic distances (m) on a boolean traversable grid to a set of target cells."""
+    """Geodesic distances (m) on a boolean traversable grid to a set of target cells.
 
-    def __init__(self, traversable: np.ndarray, targets_rc: np.ndarray, x0: float, z0: float, resolution: float):
+    The fast marching runs only on the window `crop` = (r0, r1, c0, c1) of the grid (the observed
+    part plus a margin): the map array is allocated generously and mostly unknown.
+    """
+
+    def __init__(self, traversable: np.ndarray, targets_rc: np.ndarray, x0: float, z0: float, resolution: float,
+                 crop: Optional[Tuple[int, int, int, int]] = None):
         import skfmm
 
-        self.x0, self.z0, self.res = x0, z0, resolution
-        self.shape = traversable.shape
+        self.res = resolution
         self.traversable = traversable
-        phi = np.ones(traversable.shape)
-        r, c = targets_rc[:, 0], targets_rc[:, 1]
+        r0, r1, c0, c1 = crop if crop is not None else (0, traversable.shape[0], 0, traversable.shape[1])
+        self.x0, self.z0 = x0 + c0 * resolution, z0 + r0 * resolution
+        self.offset = (r0, c0)
+        trav = traversable[r0:r1, c0:c1]
+        self.shape = trav.shape
+        r, c = targets_rc[:, 0] - r0, targets_rc[:, 1] - c0
         ok = (r >= 0) & (r < self.shape[0]) & (c >= 0) & (c < self.shape[1])
         r, c = r[ok], c[ok]
-        r, c = r[traversable[r, c]], c[traversable[r, c]]
+        r, c = r[trav[r, c]], c[trav[r, c]]
         if len(r) == 0:
             self.field = np.full(self.shape, np.inf)
             return
+        phi = np.ones(self.shape)
         phi[r, c] = -1
-        d = skfmm.distance(np.ma.MaskedArray(phi, mask=~traversable), dx=resolution)
+        d = skfmm.distance(np.ma.MaskedArray(phi, mask=~trav), dx=resolution)
         f = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + resolution / 2)
         f[r, c] = 0.0
         self.field = np.maximum(f, 0.0)
@@ -96,9 +105,17 @@ class Navigator:
                 t[r, c] = True
         return t
 
-    def distance_field(self, occ, targets_xz: np.ndarray, x: float, z: float) -> DistanceField:
+    def distance_field(self, occ, targets_xz: np.ndarray, x: float, z: float, margin: float = 1.5) -> DistanceField:
         rr, cc = occ.to_cell(targets_xz[:, 0], targets_xz[:, 1])
-        return DistanceField(self.traversable(occ, x, z), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution)
+        ar, ac = occ.to_cell(x, z)
+        rows, cols = np.nonzero(occ.observed) if occ.observed.any() else (np.array([ar]), np.array([ac]))
+        m = int(math.ceil(margin / occ.resolution))
+        r0 = max(0, min(int(rows.min()), int(ar), int(rr.min())) - m)
+        r1 = min(occ.shape[0], max(int(rows.max()), int(ar), int(rr.max())) + m + 1)
+        c0 = max(0, min(int(cols.min()), int(ac), int(cc.min())) - m)
+        c1 = min(occ.shape[1], max(int(cols.max()), int(ac), int(cc.max())) + m + 1)
+        return DistanceField(self.traversable(occ, x, z), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution,
+                             crop=(r0, r1, c0, c1))
 
     def step(self, occ, x: float, z: float, yaw: float, targets_xz: np.ndarray, target_key) -> Optional[DiscreteAction]:
         """Next action towards the target region (None when already there or unreachable)."""

@@ -206,8 +206,9 @@ def test_goal_sent_with_rostopic_pub_is_reached(catkin_ws, ros_node, tmp_path):
     name = os.environ.get("NAVSTACK_ROS_TEST_AGENT", "modular")
     if name not in available_agents():
         pytest.skip(f"{name} agent not available yet" if name != "modular" else "modular agent not available yet")
-    from std_msgs.msg import String
+    from geometry_msgs.msg import PoseWithCovarianceStamped
     from nav_msgs.msg import Odometry
+    from std_msgs.msg import String
 
     from navstack.config import load_sim_config
     from navstack.eval import EvalConfig, HouseRunner
@@ -218,21 +219,14 @@ def test_goal_sent_with_rostopic_pub_is_reached(catkin_ws, ros_node, tmp_path):
 
     seed = int(os.environ.get("NAVSTACK_ROS_TEST_SEED", "9000"))
     timeout = float(os.environ.get("NAVSTACK_ROS_TEST_TIMEOUT", "120"))
-    sim = load_sim_config("embedded")
-    runner = HouseRunner(seed, EvalConfig(task="objectnav", scene_seeds=[seed], episodes_per_scene=5,
-                                          out=str(tmp_path / "eval"), save_maps=False, progress=False), sim, 0)
-    dataset = runner.episodes()
-    ep = min(dataset.episodes, key=lambda e: (e.info or {}).get("geodesic_distance", math.inf))
-    targets = view_point_positions(runner.subtasks(dataset, ep)[0][1])[:, [0, 2]]
-    pose = Pose(ep.start_position, ep.start_rotation)
-    start = f"{pose.position[0]} {pose.position[2]} {pose.yaw}"
     ws, env = catkin_ws
     log_path = tmp_path / "goal_launch.log"
     with open(log_path, "w") as log:
-        proc = _roslaunch(env, "/goal", ["navstack_ros", "sim.launch", f"agent:={name}", f"seed:={seed}",
-                                         f"start:={start}"], log)
+        # Launch first (a broken agent shows at once), then make the episode and teleport the robot to its start.
+        proc = _roslaunch(env, "/goal", ["navstack_ros", "sim.launch", f"agent:={name}", f"seed:={seed}"], log)
         status = Recorder(ros_node, "/goal/navstack_agent/status", String, status_of)
         odom = Recorder(ros_node, "/goal/odom", Odometry, _odom_of)
+        teleport = ros_node.Publisher("/goal/initialpose", PoseWithCovarianceStamped, queue_size=1, latch=True)
         try:
             try:
                 _wait(status, proc, log_path, lambda s: s["state"] == "idle" and not s["stale"], 90, "the agent node")
@@ -241,6 +235,23 @@ def test_goal_sent_with_rostopic_pub_is_reached(catkin_ws, ros_node, tmp_path):
                 if proc.poll() is not None and fatal:  # the agent is registered but cannot be built here yet
                     pytest.skip(f"{name} agent not available yet: {fatal[-1].split('agent node: ', 1)[-1]}")
                 raise
+            sim = load_sim_config("embedded")
+            runner = HouseRunner(seed, EvalConfig(task="objectnav", scene_seeds=[seed], episodes_per_scene=5,
+                                                  out=str(tmp_path / "eval"), save_maps=False, progress=False), sim, 0)
+            dataset = runner.episodes()
+            ep = min(dataset.episodes, key=lambda e: (e.info or {}).get("geodesic_distance", math.inf))
+            targets = view_point_positions(runner.subtasks(dataset, ep)[0][1])[:, [0, 2]]
+            start = Pose(ep.start_position, ep.start_rotation)
+            p, q = cv.ros_from_pose(Pose.from_xz_yaw(start.position[0], start.position[2], start.yaw))
+            msg = PoseWithCovarianceStamped()
+            msg.header.frame_id = "map"
+            msg.pose.pose.position.x, msg.pose.pose.position.y = p[0], p[1]
+            (msg.pose.pose.orientation.x, msg.pose.pose.orientation.y, msg.pose.pose.orientation.z,
+             msg.pose.pose.orientation.w) = q
+            t_tp = time.monotonic()
+            teleport.publish(msg)
+            _wait(odom, proc, log_path, lambda o: math.hypot(o[0] - p[0], o[1] - p[1]) < 1e-3, 20, "the teleport", t_tp)
+            time.sleep(1.0)  # frames of the new start pose
             t_goal = time.monotonic()
             subprocess.Popen(["rostopic", "pub", "-1", "/goal/navstack_agent/goal/category", "std_msgs/String",
                               f"data: {ep.object_category}"], env=env, stdout=subprocess.DEVNULL,
@@ -257,6 +268,7 @@ def test_goal_sent_with_rostopic_pub_is_reached(catkin_ws, ros_node, tmp_path):
         finally:
             status.close()
             odom.close()
+            teleport.unregister()
             if proc.poll() is None:
                 from navstack.ros.testing import stop_process_group
 
