@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+import sys
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test-only helpers (fake_habitat_sim)
+
 SAMPLES = Path(os.environ.get("NAVSTACK_HABITAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared" / "habitat_samples"))
 
 
