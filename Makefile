@@ -9,10 +9,11 @@ STAMP := $(VENV)/.navstack-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup_system.sh
+$(STAMP): pyproject.toml scripts/setup_system.sh scripts/setup_ros.sh
 	bash scripts/setup_system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	bash scripts/setup_ros.sh $(VENV)
 	touch $(STAMP)
 
 demo: setup
@@ -27,6 +28,7 @@ test-all: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_house.py
+	$(BIN)/python benchmarks/bench_ros.py --json runs/bench/ros.json
 
 clean:
 	rm -rf $(VENV) runs

@@ -10,17 +10,23 @@
 #    Debian's dist-packages as a whole is never put on the venv's path (its numpy 1.24 / cv2 would shadow
 #    the venv's numpy 2).
 # Idempotent; takes well under a second when everything is already there.
+#
+# Environment: NAVSTACK_SKIP_ROS=1 does nothing (machines without apt or root; the ROS tests then skip).
+# NAVSTACK_ROS_APT=0 skips step 1 (ROS installed otherwise, e.g. ROS Noetic from packages.ros.org);
+# NAVSTACK_ROS_PYTHONPATH=dir1:dir2 are the folders the modules are linked from, first match wins
+# (default /usr/lib/python3/dist-packages; Noetic: /opt/ros/noetic/lib/python3/dist-packages:/usr/lib/python3/dist-packages).
 set -euo pipefail
 if [ "${NAVSTACK_SKIP_ROS:-0}" = "1" ]; then echo "navstack setup_ros: skipped (NAVSTACK_SKIP_ROS=1)"; exit 0; fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-$ROOT/.venv}"
-DIST=/usr/lib/python3/dist-packages
+IFS=: read -r -a DISTS <<< "${NAVSTACK_ROS_PYTHONPATH:-/usr/lib/python3/dist-packages}"
 
 # -------------------------------------------------------------- Debian packages
 PKGS=(python3-rosmaster rosout python3-roslaunch python3-rospy python3-rostopic python3-rostest catkin
       python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-nav-msgs python3-visualization-msgs
       python3-tf2-msgs)
 need=()
+[ "${NAVSTACK_ROS_APT:-1}" = "0" ] && PKGS=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
@@ -51,21 +57,25 @@ ROS_MODULES=(rospy rosgraph roslib rospkg rosmaster roslaunch rosparam rostopic 
              roslz4 genpy genmsg catkin catkin_pkg std_msgs sensor_msgs geometry_msgs nav_msgs
              visualization_msgs tf2_msgs rosgraph_msgs roscpp actionlib_msgs)
 # Helpers they import; linked only when the venv does not already provide them (the venv's copy wins).
-HELPERS=(netifaces defusedxml em distro docutils pyparsing six dateutil)
+HELPERS=(yaml _yaml netifaces defusedxml em distro docutils pyparsing six dateutil)
 
-link() {  # link NAME: the package folder, module file or extension of that name in Debian's dist-packages
-  local name="$1" found=0 src
-  for src in "$DIST/$name" "$DIST/$name.py" "$DIST"/"$name".cpython-*.so; do
-    [ -e "$src" ] || continue
-    found=1
-    local dst="$LINKS/$(basename "$src")"
-    if [ "$(readlink "$dst" 2>/dev/null)" != "$src" ]; then ln -sfn "$src" "$dst"; fi
+link() {  # link NAME: the package folder, module file or extension of that name (first folder that has it)
+  local name="$1" dist src
+  for dist in "${DISTS[@]}"; do
+    local found=0
+    for src in "$dist/$name" "$dist/$name.py" "$dist"/"$name".cpython-*.so; do
+      [ -e "$src" ] || continue
+      found=1
+      local dst="$LINKS/$(basename "$src")"
+      if [ "$(readlink "$dst" 2>/dev/null)" != "$src" ]; then ln -sfn "$src" "$dst"; fi
+    done
+    [ $found -eq 1 ] && return 0
   done
-  return $((1 - found))
+  return 1
 }
 
 for m in "${ROS_MODULES[@]}"; do
-  link "$m" || { echo "navstack setup_ros: $DIST/$m is missing (Debian package not installed?)" >&2; exit 1; }
+  link "$m" || { echo "navstack setup_ros: Python module $m not found in ${DISTS[*]} (ROS package not installed?)" >&2; exit 1; }
 done
 # One interpreter start for all helper checks (keeps the no-op run quick). -S: without `site`, so neither
 # this .pth nor the base interpreter's own site-packages count, only the venv's site-packages.

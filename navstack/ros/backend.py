@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import bisect
 import collections
-import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -40,9 +39,6 @@ from navstack.config import SimConfig
 from navstack.ros import conversions as cv
 from navstack.ros.config import RobotConfig
 from navstack.types import Action, DiscreteAction, Intrinsics, Observation, VelocityCommand
-
-log = logging.getLogger("navstack.ros")
-
 
 class NoObservation(RuntimeError):
     """No matched frame is available (yet): stale or missing sensors, or nothing matches in time."""
@@ -524,8 +520,11 @@ class RosBackend:
                 elif moving and now - self._last_pub > self.config.stale_timeout:
                     self.emergency_stop()  # a command nobody refreshes (the control loop is stuck)
             if stale != was_stale:
-                if stale:
-                    self.rospy.logwarn(f"navstack watchdog: sensors stale ({', '.join(stale)}): zero velocity")
+                if stale and not self.last_received:
+                    self.rospy.loginfo(f"navstack: waiting for sensors ({', '.join(stale)})")
+                elif stale:
+                    self.rospy.logwarn(f"navstack watchdog: sensors stale ({', '.join(stale)})"
+                                       + (": zero velocity" if self._ever_moved else ""))
                 elif was_stale:
                     self.rospy.loginfo("navstack watchdog: sensors fresh again")
                 self.stale = stale

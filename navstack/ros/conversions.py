@@ -169,7 +169,7 @@ def rgb_from_image(msg, what: str = "rgb image") -> np.ndarray:
     ch, bgr = RGB_ENCODINGS[enc]
     h, w, step = _check_image_size(msg, ch, what)
     px = _pixels(msg, h, w, step, ch).reshape(h, w, ch)
-    return np.ascontiguousarray(px[..., 2::-1] if bgr else px[..., :3])
+    return np.array(px[..., 2::-1] if bgr else px[..., :3], order="C")  # a writable copy, never a view of the message
 
 
 def depth_from_image(msg, what: str = "depth image") -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from navstack.ros import conversions as cv
-from navstack.ros.config import RobotConfig, load_robot_config
+from navstack.ros.config import RobotConfig
 from navstack.types import VelocityCommand, quat_from_yaw
 
 

@@ -18,7 +18,9 @@ import time
 import numpy as np
 import pytest
 
-from conftest import Recorder, status_of, twist_of
+from ros_helpers import Recorder, status_of, twist_of
+
+pytestmark = pytest.mark.ros
 
 LIMITS = {"max_linear": 0.3, "max_angular": 0.8, "max_linear_accel": 0.6, "max_angular_accel": 1.5}
 OVERRIDES = "{limits: {max_linear: 0.3, max_angular: 0.8, max_linear_accel: 0.6, max_angular_accel: 1.5}, " \

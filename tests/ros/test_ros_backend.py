@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from ros_helpers import REPO
+
+pytestmark = pytest.mark.ros
 
 
 def _backend(ros_node, ns, **overrides):

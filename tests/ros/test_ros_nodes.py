@@ -11,12 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, FakeRobot, Recorder, angle_diff, status_of, twist_of, wait_subscribed
+from ros_helpers import REPO, FakeRobot, Recorder, angle_diff, status_of, twist_of, wait_subscribed
+
+pytestmark = pytest.mark.ros
 
 NODE_SCRIPT = REPO / "ros_ws" / "src" / "navstack_ros" / "scripts" / "navstack_agent_node"
 STALE_TIMEOUT = 0.5  # the default of configs/robot/sim.yaml
@@ -159,6 +160,16 @@ def test_malformed_messages_do_not_crash_the_node(ros_node, agent_proc, roscore)
                         after=t_check)
         cmd.wait_for(lambda c: c[0] > 0.05, 10, "motion after the malformed messages", after=t_check)
         assert proc.poll() is None
+        # ~cancel stops the goal (decelerating within the limits to zero).
+        from std_msgs.msg import Empty
+
+        t_cancel = time.monotonic()
+        cancel = ros_node.Publisher("/t1/navstack_agent/cancel", Empty, queue_size=1, latch=True)
+        wait_subscribed(cancel)
+        cancel.publish(Empty())
+        status.wait_for(lambda s: s["state"] == "cancelled" and s["command"] == [0.0, 0.0], 10, "cancelled",
+                        after=t_cancel)
+        cancel.unregister()
     finally:
         for p in cli:
             if p.poll() is None:
@@ -302,3 +313,91 @@ def test_discrete_actions_execute_closed_loop_on_odometry(ros_node):
         fake.close()
         cmd.close()
         status.close()
+
+
+class _MapAgent:
+    """Stands still; exposes a map, instances and a path; records the goals it gets."""
+
+    name = "map-test"
+
+    def __init__(self):
+        self.goals = []
+        self.calls = []
+
+    def reset(self, goal):
+        self.goals.append(("reset", goal))
+
+    def next_goal(self, goal):
+        self.goals.append(("next_goal", goal))
+
+    def act(self, obs):
+        from navstack.types import VelocityCommand
+
+        return VelocityCommand(0.0, 0.0, 0.1)
+
+    def occupancy_grid(self):
+        g = np.zeros((10, 20), np.float32)
+        g[2, 3] = 1.0
+        g[5:, :] = np.nan
+        return g, 0.1, (-1.0, -0.5)
+
+    instances = [{"position": [0.5, 0.4, -1.0], "label": "chair", "id": 7}]
+
+    def planned_path(self):
+        return np.array([[0.0, 0.0], [0.0, -0.5], [0.3, -0.8]])
+
+
+def test_goal_types_lifelong_memory_and_map_outputs(ros_node):
+    from nav_msgs.msg import OccupancyGrid, Path
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Empty, String
+    from visualization_msgs.msg import MarkerArray
+
+    from navstack.ros import conversions as cv
+    from navstack.types import CategoryGoal, ImageGoal, TextGoal
+
+    ns = "/t4/"
+    agent = _MapAgent()
+    node, th = _in_process_node(ros_node, ns, agent, map_rate=20.0)
+    fake = FakeRobot(ros_node, ns)
+    grid = Recorder(ros_node, ns + "navstack_agent/map", OccupancyGrid)
+    markers = Recorder(ros_node, ns + "navstack_agent/instances", MarkerArray)
+    path = Recorder(ros_node, ns + "navstack_agent/path", Path)
+    status = Recorder(ros_node, ns + "navstack_agent/status", String, status_of)
+    img = ros_node.Publisher(ns + "navstack_agent/goal/image", Image, queue_size=1, latch=True)
+    reset = ros_node.Publisher(ns + "navstack_agent/reset", Empty, queue_size=1, latch=True)
+    try:
+        fake.start()
+        publish_goal(ros_node, ns + "navstack_agent/goal/category", "chair")
+        status.wait_for(lambda s: s["goals"] == 1 and s["steps"] > 0, 10, "the first goal")
+        publish_goal(ros_node, ns + "navstack_agent/goal/text", "the lamp by the sofa")
+        status.wait_for(lambda s: s["goals"] == 2, 10, "the text goal")
+        goal_rgb = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        wait_subscribed(img)
+        wait_subscribed(reset)
+        reset.publish(Empty())
+        time.sleep(0.3)
+        img.publish(cv.image_from_rgb(goal_rgb[..., ::-1].copy(), ros_node.Time.now(), "cam", "bgr8"))
+        status.wait_for(lambda s: s["goals"] == 3 and s["goal"].get("type") == "image", 10, "the image goal")
+        kinds = [(how, type(g)) for how, g in agent.goals]
+        # First goal resets, later ones keep the memory (lifelong) until ~reset.
+        assert kinds == [("reset", CategoryGoal), ("next_goal", TextGoal), ("reset", ImageGoal)]
+        g = agent.goals[-1][1]
+        np.testing.assert_array_equal(g.image, goal_rgb[..., ::-1])  # bgr8 of goal_rgb[..., ::-1] -> rgb
+        assert g.hfov_deg == pytest.approx(79.0, abs=0.01)  # from the camera's CameraInfo (same size)
+        assert agent.goals[1][1].text == "the lamp by the sofa"
+        _, m = grid.wait_for(lambda m: True, 10, "the occupancy grid")
+        assert (m.info.width, m.info.height, m.info.resolution) == (10, 20, pytest.approx(0.1))
+        assert sorted(set(m.data)) == [-1, 0, 100] and m.header.frame_id == "odom"
+        _, ma = markers.wait_for(lambda m: len(m.markers) == 3, 10, "instance markers")
+        assert ma.markers[2].text == "chair"
+        _, p = path.wait_for(lambda m: len(m.poses) == 3, 10, "the path")
+        assert (p.poses[1].pose.position.x, p.poses[1].pose.position.y) == (pytest.approx(0.5), pytest.approx(0.0))
+    finally:
+        node.shutdown()
+        fake.stop()
+        fake.close()
+        for r in (grid, markers, path, status):
+            r.close()
+        img.unregister()
+        reset.unregister()

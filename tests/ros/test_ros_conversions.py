@@ -12,6 +12,8 @@ from navstack.types import Intrinsics, Pose, VelocityCommand, quat_from_yaw
 
 cv = pytest.importorskip("navstack.ros.conversions")
 
+pytestmark = pytest.mark.ros
+
 
 def wire(msg):
     """Serialise and deserialise as rospy does on the wire (data arrives as bytes)."""
@@ -32,7 +34,7 @@ def test_rgb_round_trip(encoding):
     assert msg.encoding == encoding and msg.header.frame_id == "cam"
     assert msg.header.stamp.to_sec() == pytest.approx(12.5)
     out = cv.rgb_from_image(msg)
-    assert out.dtype == np.uint8 and out.shape == RGB.shape
+    assert out.dtype == np.uint8 and out.shape == RGB.shape and out.flags.writeable and out.flags.c_contiguous
     np.testing.assert_array_equal(out, RGB)
     if encoding == "bgr8":
         raw = np.frombuffer(msg.data, np.uint8).reshape(24, 32, 3)
@@ -130,7 +132,6 @@ def test_malformed_images_are_rejected_with_clear_errors(make, field, match):
 def test_malformed_camera_info_odometry_transform_twist():
     from geometry_msgs.msg import Transform, Twist
     from nav_msgs.msg import Odometry
-    from sensor_msgs.msg import CameraInfo
 
     info = cv.camera_info_from_intrinsics(Intrinsics.from_hfov(8, 6, 79.0))
     info.K = [float("nan")] + list(info.K[1:])
