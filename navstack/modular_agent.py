@@ -125,6 +125,27 @@ class ModularAgent(Agent):
         return action
 
 
+    # ------------------------------------------------------------------ what a robot node publishes
+    def occupancy_grid(self):
+        """(int8-like grid: -1 unknown, 0 free, 100 occupied; resolution; (x0, z0) of cell [0, 0])."""
+        occ = self.smap.occupancy
+        if occ.logodds.size == 0:
+            return None
+        grid = np.choose(np.clip(occ.state(), 0, 2), [-1, 0, 100]).astype(np.int16)
+        return grid, float(occ.resolution), (float(occ.x0), float(occ.z0))
+
+    def instances(self):
+        """Mapped instances with their most likely category (for markers)."""
+        out = []
+        for inst in self.smap.instance_map.confirmed():
+            label, p = self.smap.category_of(inst.id)
+            out.append({"id": inst.id, "position": inst.centre, "size": inst.size, "label": label, "score": p})
+        return out
+
+    def planned_path(self):
+        return self.navigator.last_path
+
+
 def _factory(**overrides):
     def make(sim: SimConfig, privileged, seed: int, keep_map: bool = False, config: Optional[str] = None) -> Agent:
         cfg = load_modular_config(config or "modular", **overrides)

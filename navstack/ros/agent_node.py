@@ -325,8 +325,6 @@ class AgentNode:
         frame = self.config.frames.map if self.config.pose_source == "tf" else self.config.frames.odom
         stamp = self.rospy.Time.now()
         grid = _exposed(self.agent, "occupancy_grid")
-        if grid is None:
-            grid = _modular_occupancy(self.agent)
         if grid is not None:
             if isinstance(grid, (tuple, list)):
                 data, res, origin = grid
@@ -335,47 +333,11 @@ class AgentNode:
                 res, origin = _get(grid, "resolution"), _get(grid, "origin", "origin_xz")
             self.map_pub.publish(cv.occupancy_grid_msg(data, res, origin, stamp, frame))
         inst = _exposed(self.agent, "instances")
-        if inst is None:
-            inst = _modular_instances(self.agent)
         if inst is not None:
             self.markers_pub.publish(cv.instance_markers_msg(list(inst), stamp, frame))
         path = _exposed(self.agent, "planned_path")
-        if path is None:
-            path = getattr(getattr(self.agent, "navigator", None), "last_path", None)
         if path is not None and len(path):
             self.path_pub.publish(cv.path_msg(path, stamp, frame))
-
-
-def _modular_occupancy(agent):
-    """Fallback for agents with `smap.occupancy` (navstack.mapping.OccupancyGrid: state() 0 unknown, 1 free,
-    2 occupied; `bounds` (x0, z0, x1, z1); `resolution`)."""
-    occ = getattr(getattr(agent, "smap", None), "occupancy", None)
-    if occ is None or not hasattr(occ, "state") or not hasattr(occ, "bounds"):
-        return None
-    state = np.asarray(occ.state())
-    if state.size == 0:
-        return None
-    ros = np.choose(np.clip(state, 0, 2), [-1, 0, 100]).astype(np.int16)
-    x0, z0 = occ.bounds[:2]
-    return ros, float(occ.resolution), (float(x0), float(z0))
-
-
-def _modular_instances(agent):
-    """Fallback for agents with `smap.instance_map.confirmed()` (instances with `centre`, `size`, `id`)."""
-    imap = getattr(getattr(agent, "smap", None), "instance_map", None)
-    confirmed = getattr(imap, "confirmed", None)
-    if not callable(confirmed):
-        return None
-    names = getattr(imap, "categories", None) or getattr(getattr(imap, "config", None), "categories", None)
-    out = []
-    for inst in confirmed():
-        label = getattr(inst, "label", None) or getattr(inst, "category", None)
-        probs = getattr(inst, "category_probs", None)
-        if label is None and probs is not None and names is not None and len(names) == len(probs):
-            label = names[int(np.argmax(probs))]
-        out.append({"position": getattr(inst, "centre", None), "size": getattr(inst, "size", None),
-                    "id": getattr(inst, "id", len(out)), "label": label or f"instance {getattr(inst, 'id', len(out))}"})
-    return out
 
 
 def _exposed(agent, name: str):
