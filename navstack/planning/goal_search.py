@@ -27,8 +27,8 @@ from navstack.types import DiscreteAction
 
 @dataclass
 class GoalSearchConfig:
-    match_threshold: float = 0.5  # P(goal category | instance) to approach it
-    verify_threshold: float = 0.5  # the same at close range, to STOP
+    match_threshold: float = 0.2  # P(goal category | instance) to approach it (and it must be the argmax)
+    verify_threshold: float = 0.25  # the same at close range, to STOP
     attribute_threshold: float = 0.2  # text goals: P(colour word) / P(material word) of the instance
     image_cosine_threshold: float = 0.6  # image goals without a keypoint verification
     approach_min: float = 0.3
@@ -83,6 +83,9 @@ class GoalSearch:
         """
         cfg = self.config
         w = self.goal_encoder.config
+        goal_cat = self.goal.category or self.goal.parsed.category
+        if goal_cat is not None and c.category != goal_cat:
+            return False  # the instance's most likely category must be the goal's
         if "category" in c.parts and math.exp(c.parts["category"] / w.w_category) < cfg.match_threshold:
             return False
         if self.goal.kind == "text":

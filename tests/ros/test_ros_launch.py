@@ -199,6 +199,7 @@ def test_robot_launch_starts_with_topic_args_and_stops_cleanly(catkin_ws, ros_no
 
 
 # ----------------------------------------------------------------------------- a real goal
+@pytest.mark.slow  # minutes: the full modular agent (CLIP on CPU) drives a whole episode over ROS
 def test_goal_sent_with_rostopic_pub_is_reached(catkin_ws, ros_node, tmp_path):
     """ObjectNav over ROS: `rostopic pub` a category, the agent drives the simulated robot there and stops
     within the success distance of a goal view point."""
