@@ -202,6 +202,11 @@ class GoalSearch:
 
     def step(self, obs, x: float, z: float, yaw: float) -> DiscreteAction:
         cfg = self.config
+        if self.instance is not None and self.instance not in self.smap.instance_map.instances:
+            # The map merged or dropped the instance we were heading for: choose again.
+            self.instance = None
+            if self.mode in ("approach", "verify"):
+                self.mode = "explore"
         if self.mode == "spin":
             if self.spin_left > 0:
                 self.spin_left -= 1
