@@ -21,12 +21,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from navstack.eval import machine_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -126,22 +127,6 @@ def camera_poses(lo, hi, n: int, seed: int = 1, height: float = 0.88):
     return poses
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    return {"cpu": cpu, "cores": cores, "python": platform.python_version()}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--width", type=int, default=320)
@@ -223,7 +208,7 @@ def main(argv=None) -> int:
         "ratio_median_per_block": round(float(np.median(ratios)), 3),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "open3d": o3d.__version__,
-        "machine": machine(),
+        "machine": machine_info(),
     }
     print(
         f"{args.scene} scene: {result['triangles']} triangles, {result['meshes']} meshes, "

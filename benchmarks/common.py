@@ -1,21 +1,13 @@
 """Helpers shared by the benchmark scripts: machine description and JSON output."""
 
 import json
-import os
-import platform
 from pathlib import Path
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    from navstack.eval import machine_info
+
+    return machine_info()
 
 
 def write_json(path, obj) -> None:

@@ -18,7 +18,6 @@ semantic value: nearest frontier first), `no-memory` (map cleared for every GOAT
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional

@@ -28,7 +28,7 @@ def test_observation_contract(backend):
 
 
 def test_discrete_actions_follow_habitat(backend):
-    q = start(backend, yaw=0.3)
+    start(backend, yaw=0.3)
     yaw0 = backend.pose.yaw
     backend.act(DiscreteAction.TURN_LEFT)
     assert backend.pose.yaw == pytest.approx(yaw0 + math.radians(30))

@@ -1,5 +1,4 @@
 import networkx as nx
-import numpy as np
 import pytest
 
 from navstack.sim.layout import ROOM_TYPES, generate_floor_plan

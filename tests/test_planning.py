@@ -5,7 +5,7 @@ import pytest
 
 from navstack.mapping.occupancy import OccupancyConfig, OccupancyGrid
 from navstack.planning.action_search import plan_actions
-from navstack.planning.navigator import DistanceField, Navigator
+from navstack.planning.navigator import Navigator
 from navstack.planning.topo_graph import TopoGraph
 from navstack.planning.value_map import ValueMap
 from navstack.types import DiscreteAction, heading_vector

@@ -10,7 +10,6 @@ their cells against their travel cost.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 

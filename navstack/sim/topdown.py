@@ -6,7 +6,7 @@ Drawn with OpenCV on the navigable-grid raster (fast enough to write one PNG per
 from __future__ import annotations
 
 import colorsys
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
