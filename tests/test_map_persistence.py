@@ -10,7 +10,6 @@ from navstack.config import SimConfig
 from navstack.mapping import persistence
 from navstack.mapping.pictures import export_ply, render_topdown, save_topdown_png
 from navstack.mapping.semantic_map import MappingConfig, SemanticMap
-from navstack.perception.proposals import ProposalConfig
 from navstack.types import DiscreteAction
 
 TINY = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
@@ -20,8 +19,11 @@ TINY = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     """Random-init CLIP (the project's architecture when its config is in assets/, else a tiny one)."""
+    import torch
+
     from navstack.perception.clip_encoder import DEFAULT_MODEL_CONFIG, ClipConfig, ClipEncoder
 
+    torch.manual_seed(0)  # random init, but the same in every run
     if DEFAULT_MODEL_CONFIG.exists():
         return ClipEncoder(ClipConfig(weights=None, allow_random_init=True))
     path = tmp_path_factory.mktemp("clip") / "navstack-test-tiny.json"
@@ -31,7 +33,7 @@ def encoder(tmp_path_factory):
 
 
 def _config():
-    return MappingConfig(proposals=ProposalConfig(stride=1, min_pixels=30), min_embed_pixels=75)
+    return MappingConfig(max_embed_per_frame=3)  # 160x120 frames: stride 1, thresholds scaled to the frame
 
 
 @pytest.fixture(scope="module")

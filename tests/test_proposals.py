@@ -9,8 +9,8 @@ from navstack.perception.proposals import (
 )
 from navstack.types import DiscreteAction, Observation
 
-# 160x120 frames at stride 1 = the default working resolution of a 320x240 frame at stride 2.
-CFG = dict(stride=1, min_pixels=30)
+# 160x120 frames: the automatic stride is 1, the working resolution of a 320x240 frame at stride 2.
+CFG = dict()
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,8 @@ def test_bad_frames_are_clear_errors(frames):
     with pytest.raises(ValueError, match="depth must be float"):
         prop(Observation(obs.rgb, (obs.depth * 1000).astype(np.uint16), obs.pose, obs.intrinsics))
     with pytest.raises(ValueError, match="stride"):
-        ProposalConfig(stride=0).validate()
+        ProposalConfig(stride=-1).validate()
+    assert [ProposalConfig().stride_for(w) for w in (160, 320, 640)] == [1, 2, 4]
     with pytest.raises(ValueError, match="unknown proposal mode"):
         make_proposer("magic")
 

@@ -5,6 +5,8 @@ Per instance (`Instance`):
 * a voxelised point set: sorted unique int64 keys of `voxel` (5 cm) cells, capped at `max_points`
   (when over the cap the instance is re-voxelised at twice the cell size, deterministically);
 * a fused CLIP feature: the view-weighted running sum of crop embeddings (renormalised on read);
+  the weight of a view is its `Detection.weight` (SemanticMap: the fraction of the frame the
+  segment covers, halved when it touches the border: big, whole views classify best);
 * a category distribution: view-weighted mean of per-crop class probabilities (CLIP zero-shot over
   the category prompts), and likewise a room-type distribution from CLIP room prompts;
 * best views: up to `max_views` (crop, camera pose, quality, stamp) kept by view quality
@@ -57,6 +59,12 @@ class InstanceMapConfig:
     merge_box_overlap: float = 0.5  # boxes overlapping this much (of the smaller) merge with similar features
     merge_touch_similarity: float = 0.85  # touching (not overlapping) same-category pieces merge above this
     merge_touch_gap: float = 0.06
+    merge_stack_similarity: float = 0.7  # one piece on top of another, same category, this similar: merged
+    merge_stack_gap: float = 0.12
+    merge_stack_footprint: float = 0.5  # shared floor-plane area / the smaller footprint
+    merge_under_fraction: float = 0.8  # lower piece's footprint inside the upper one's: merged (geometry alone)
+    merge_fragment_ratio: float = 0.2  # a piece this small (voxels) inside a bigger one's box is merged into it
+    merge_fragment_similarity: float = 0.5
     slab_max_thickness: float = 0.15  # floor-to-wall-height slabs thinner than this are structure
     slab_min_height: float = 2.0
     min_observations: int = 2
@@ -94,6 +102,7 @@ class Detection:
     category_probs: Optional[np.ndarray] = None  # (C,)
     room_probs: Optional[np.ndarray] = None  # (R,)
     oracle_id: int = -1
+    weight: Optional[float] = None  # fusion weight of feature/category/room (default: quality)
 
 
 @dataclass
@@ -420,7 +429,8 @@ class InstanceMap:
 
     def _add_observation(self, inst: Instance, det: Detection, stamp: float, cam: np.ndarray, yaw: float) -> None:
         cfg = self.config
-        w = float(max(det.quality, 1e-3))
+        w = float(max(det.quality, 1e-3))  # view ranking and viewpoint weighting
+        fw = float(max(det.weight, 1e-6)) if det.weight is not None else w  # feature / class fusion
         inst.observations += 1
         inst.last_seen = stamp
         inst.last_frame = self.frame
@@ -430,8 +440,8 @@ class InstanceMap:
             inst.oracle_votes[det.oracle_id] = inst.oracle_votes.get(det.oracle_id, 0) + int(len(det.points))
         if det.embedding is not None:
             e = np.asarray(det.embedding, np.float32)
-            inst.feature_sum = w * e if inst.feature_sum is None else inst.feature_sum + w * e
-            inst.feature_weight += w
+            inst.feature_sum = fw * e if inst.feature_sum is None else inst.feature_sum + fw * e
+            inst.feature_weight += fw
             inst.embeddings += 1
             inst.last_embed_frame = self.frame
             inst.last_embed_position = cam.copy()
@@ -439,12 +449,12 @@ class InstanceMap:
             inst.last_embed_quality = w
         if det.category_probs is not None:
             p = np.asarray(det.category_probs, np.float32)
-            inst.category_sum = w * p if inst.category_sum is None else inst.category_sum + w * p
-            inst.category_weight += w
+            inst.category_sum = fw * p if inst.category_sum is None else inst.category_sum + fw * p
+            inst.category_weight += fw
         if det.room_probs is not None:
             p = np.asarray(det.room_probs, np.float32)
-            inst.room_sum = w * p if inst.room_sum is None else inst.room_sum + w * p
-            inst.room_weight += w
+            inst.room_sum = fw * p if inst.room_sum is None else inst.room_sum + fw * p
+            inst.room_weight += fw
         if det.crop is not None and det.crop.size:
             views = inst.views
             if len(views) < cfg.max_views or w > min(v.quality for v in views):
@@ -544,6 +554,10 @@ class InstanceMap:
             if sim is None or sim >= cfg.merge_min_similarity or ov >= 0.8:
                 return True
             return same_cat and ov >= 0.5
+        if self._fragment_inside(A, B) and (sim is None or sim >= cfg.merge_fragment_similarity):
+            return True  # a few voxels of a leg or an edge, seen apart from the body
+        if self._under_top(A, B) and (sim is None or sim >= cfg.merge_min_similarity) and same_cat:
+            return True  # legs / pedestal / stand under the top, shade or basin that covers them
         if sim is None or not same_cat:
             return False
         lo = np.maximum(A.bbox_min, B.bbox_min)
@@ -552,7 +566,51 @@ class InstanceMap:
         vol = min(float(np.prod(A.size)), float(np.prod(B.size)))
         if vol > 0 and inter / vol >= cfg.merge_box_overlap and sim >= cfg.merge_min_similarity:
             return True
+        if sim >= cfg.merge_stack_similarity and self._stacked(A, B):
+            return True  # a table top and its legs, a lamp shade and its stand, a basin and its pedestal
         return sim >= cfg.merge_touch_similarity and (ov > 0 or self._touching(A, B))
+
+    def _fragment_inside(self, A: Instance, B: Instance) -> bool:
+        """The smaller has at most `merge_fragment_ratio` of the larger's voxels and its box lies
+        (>= 80 % of its volume) inside the larger's box grown by 5 cm."""
+        cfg = self.config
+        small, big = (A, B) if len(A.keys) * (A.voxel ** 3) <= len(B.keys) * (B.voxel ** 3) else (B, A)
+        if len(small.keys) * small.voxel ** 3 > cfg.merge_fragment_ratio * len(big.keys) * big.voxel ** 3:
+            return False
+        g = 0.05
+        lo = np.maximum(small.bbox_min, big.bbox_min - g)
+        hi = np.minimum(small.bbox_max, big.bbox_max + g)
+        inter = float(np.prod(np.clip(hi - lo, 0, None)))
+        vol = float(np.prod(np.maximum(small.size, small.voxel)))
+        return vol > 0 and inter / vol >= 0.8
+
+    def _under_top(self, A: Instance, B: Instance) -> bool:
+        """The lower piece stands right under the upper one (vertical gap <= merge_stack_gap) and its
+        footprint lies (>= merge_under_fraction) inside the upper one's: a table top over its legs.
+        (A TV on a cabinet is the other way round: the upper footprint inside the lower one.)"""
+        cfg = self.config
+        lo, hi = (A, B) if A.bbox_min[1] <= B.bbox_min[1] else (B, A)
+        if hi.bbox_min[1] - lo.bbox_max[1] > cfg.merge_stack_gap or hi.bbox_min[1] < lo.bbox_min[1] + 0.1:
+            return False
+        g = 0.05
+        ix = min(lo.bbox_max[0], hi.bbox_max[0] + g) - max(lo.bbox_min[0], hi.bbox_min[0] - g)
+        iz = min(lo.bbox_max[2], hi.bbox_max[2] + g) - max(lo.bbox_min[2], hi.bbox_min[2] - g)
+        area = float(np.prod(lo.size[[0, 2]]))
+        return ix > 0 and iz > 0 and area > 0 and ix * iz / area >= cfg.merge_under_fraction
+
+    def _stacked(self, A: Instance, B: Instance) -> bool:
+        """One box right above the other (vertical gap <= merge_stack_gap) with mostly shared footprints."""
+        cfg = self.config
+        lo, hi = (A, B) if A.bbox_min[1] <= B.bbox_min[1] else (B, A)
+        gap = hi.bbox_min[1] - lo.bbox_max[1]
+        if gap > cfg.merge_stack_gap:
+            return False
+        ix = min(A.bbox_max[0], B.bbox_max[0]) - max(A.bbox_min[0], B.bbox_min[0])
+        iz = min(A.bbox_max[2], B.bbox_max[2]) - max(A.bbox_min[2], B.bbox_min[2])
+        if ix <= 0 or iz <= 0:
+            return False
+        area = min(float(np.prod(A.size[[0, 2]])), float(np.prod(B.size[[0, 2]])))
+        return area > 0 and ix * iz / area >= cfg.merge_stack_footprint
 
     def _touching(self, A: Instance, B: Instance) -> bool:
         """Whether some fine voxel of one lies within `merge_touch_gap` of the other's."""

@@ -15,7 +15,8 @@ occupied above `occupied_threshold`, free below `free_threshold`, unknown when n
 Derived maps: `traversable()` (free and farther than the agent radius from occupied cells),
 `frontiers()` (clusters of free cells next to unknown cells, with centroid and size),
 `explored_area()` (m^2 of observed cells) and `regions()` (room-like segmentation of free space:
-free space eroded until doorways close, components labelled, labels grown back over free space).
+free space eroded until doorways close, components labelled, labels grown back over free space
+geodesically, i.e. never through walls).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class OccupancyConfig:
     initial_size: float = 16.0  # metres around the first pose
     grow_margin: float = 4.0
     frontier_min_cells: int = 6
-    region_erode: float = 0.45  # metres of erosion that separate rooms at doorways
+    region_erode: float = 0.55  # metres of erosion that separate rooms at doorways (closes openings < 1.1 m)
 
     def validate(self) -> "OccupancyConfig":
         if self.resolution <= 0 or self.agent_radius < 0:
@@ -313,7 +314,6 @@ class OccupancyGrid:
     def regions(self) -> Tuple[np.ndarray, int]:
         """Room-like regions of the free space: (labels (H, W) int32, 0 = none; count)."""
         import cv2
-        from scipy import ndimage
 
         if "regions" in self._cache:
             return self._cache["regions"]
@@ -332,12 +332,17 @@ class OccupancyGrid:
             small = sizes < max(4, int(0.5 / self.resolution ** 2))
             small[0] = False
             lab[small[lab]] = 0
-        if (lab > 0).any():
-            _, (ir, ic) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
-            grown = lab[ir, ic]
-            grown[~free.astype(bool)] = 0
-        else:
-            grown = np.zeros(self.shape, np.int32)
+        # grow the cores back over free space only (geodesically: never through a wall)
+        grown = lab.astype(np.float32)
+        fmask = free.astype(bool)
+        kernel = np.ones((3, 3), np.uint8)
+        for _ in range(k + 4):
+            todo = fmask & (grown == 0)
+            if not todo.any():
+                break
+            dil = cv2.dilate(grown, kernel)
+            grown[todo] = dil[todo]
+        grown = grown.astype(np.int32)
         uniq = np.unique(grown[grown > 0])
         remap = np.zeros(int(grown.max()) + 1, np.int32)
         remap[uniq] = np.arange(1, len(uniq) + 1)

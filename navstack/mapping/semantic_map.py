@@ -39,8 +39,8 @@ import numpy as np
 from navstack.mapping.instance_map import Detection, InstanceMap, InstanceMapConfig
 from navstack.mapping.occupancy import OccupancyConfig, OccupancyGrid
 from navstack.perception import geometry as geo
-from navstack.perception.goal_encoding import DEFAULT_CATEGORIES, ROOM_TYPES
-from navstack.perception.proposals import ProposalConfig, StructureMemory, make_proposer
+from navstack.perception.goal_encoding import DEFAULT_CATEGORIES, ROOM_TYPES, label_matrix
+from navstack.perception.proposals import ProposalConfig, StructureMemory, make_crop, make_proposer
 from navstack.types import Observation
 
 # Common-sense P(room | category), for room votes (rows need not cover every room; they are smoothed).
@@ -69,13 +69,17 @@ class MappingConfig:
     embed_min_move: float = 1.0  # metres the camera moved since the last embedding
     embed_min_turn_deg: float = 45.0
     max_embed_per_frame: int = 6
-    min_embed_pixels: int = 300  # full-resolution mask pixels below which a crop is not embedded
+    min_embed_pixels: int = 300  # mask pixels (of a 320x240 frame; scaled) below which a crop is not embedded
+    crop_from_instance: bool = True  # embed the box of the whole instance visible in the frame, not just the segment
     room_clip_weight: float = 0.5  # weight of CLIP room scores vs. the category prior in room votes
     categories: List[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     # extra zero-shot labels for non-objects; an instance whose CLIP scores favour them is dropped
     background_labels: List[str] = field(default_factory=lambda: ["wall", "floor", "ceiling"])
     background_max: float = 0.5  # drop instances with more background probability than this ...
     background_min_embeddings: int = 2  # ... once embedded at least this many times
+    # thin, tall, floor-standing instances continuing a line of occupied cells are wall pieces
+    wall_slab_thickness: float = 0.12
+    wall_slab_height: float = 1.4
     room_types: List[str] = field(default_factory=lambda: list(ROOM_TYPES))
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     instances: InstanceMapConfig = field(default_factory=InstanceMapConfig)
@@ -136,16 +140,7 @@ class SemanticMap:
             return
         enc = self.encoder
         labels = self.categories + list(self.config.background_labels)
-        if hasattr(enc, "label_embeddings"):
-            self.category_text = enc.label_embeddings(labels)
-        else:
-            from navstack.perception.clip_encoder import category_prompts
-
-            rows = []
-            for c in labels:
-                e = enc.encode_text(category_prompts(c)).mean(axis=0)
-                rows.append(e / max(float(np.linalg.norm(e)), 1e-12))
-            self.category_text = np.stack(rows).astype(np.float32)
+        self.category_text = label_matrix(enc, labels)
         from navstack.perception.clip_encoder import category_words
 
         # room prompts per category: "a chair in the kitchen" (R x C x D), plus category-free ones
@@ -181,15 +176,17 @@ class SemanticMap:
         oracle = [p.oracle_id for p in props] if cfg.mode == "oracle_semantics" else None
         assign = imap.associate([p.points for p in props], None, oracle)
         qual = [p.quality((h, w)) for p in props]
+        min_px = cfg.min_embed_pixels * (h * w / 76800.0)
         want = [k for k, p in enumerate(props)
-                if p.pixel_count >= cfg.min_embed_pixels
+                if p.pixel_count >= min_px
                 and imap.needs_embedding(assign[k][0], qual[k], cam.position, yaw, cfg.embed_interval,
                                          cfg.embed_min_move, cfg.embed_min_turn_deg)]
         want.sort(key=lambda k: -qual[k])
         want = want[: cfg.max_embed_per_frame] if self.encoder is not None else []
         emb = cat = room = None
         if want and self.encoder is not None:
-            emb = np.asarray(self.encoder.encode_images([props[k].crop for k in want]), np.float32)
+            crops = [self._crop_for(obs, props[k], assign[k][0], cam) for k in want]
+            emb = np.asarray(self.encoder.encode_images(crops), np.float32)
             cat, room = self.classify_embeddings(emb)
         t3 = time.perf_counter()
         row = {k: j for j, k in enumerate(want)}
@@ -198,14 +195,17 @@ class SemanticMap:
             j = row.get(k)
             dets.append(Detection(p.points, qual[k], p.crop, p.bbox,
                                   None if j is None else emb[j], None if j is None else cat[j],
-                                  None if j is None else room[j], p.oracle_id))
+                                  None if j is None else room[j], p.oracle_id,
+                                  weight=p.pixel_count / (h * w) * (0.5 if p.truncated else 1.0)))
         # Re-associate the embedded ones with features (a geometric match may be vetoed by appearance).
         feats = [d.embedding for d in dets]
         assign2 = imap.associate([d.points for d in dets], feats, oracle) if want else assign
         ids = imap.integrate(dets, stamp=float(obs.stamp), camera_position=cam.position, camera_yaw=yaw,
                              assignments=assign2, structure=self.structure)
-        if self.config.background_labels and imap.frame % max(imap.config.merge_every, 1) == 0:
-            self.prune_background()
+        if imap.frame % max(imap.config.merge_every, 1) == 0:
+            self.prune_walls()
+            if self.config.background_labels:
+                self.prune_background()
         t4 = time.perf_counter()
         self.trajectory.append((float(obs.pose.position[0]), float(obs.pose.position[2]), yaw, float(obs.stamp)))
         self.frames += 1
@@ -217,6 +217,68 @@ class SemanticMap:
                 del self.timings[k][:1000]
         return {"proposals": len(props), "embedded": len(want), "instances": len(imap),
                 "instance_ids": ids, **{f"{k}_ms": 1000 * v for k, v in tm.items()}}
+
+    def _crop_for(self, obs: Observation, prop, iid: Optional[int], cam) -> np.ndarray:
+        """The crop to embed: the segment's box grown to cover the associated instance's points that are
+        visible in this frame (so a table top segmented apart from its legs is seen as a whole table)."""
+        if not self.config.crop_from_instance or iid is None or iid not in self.instance_map.instances:
+            return prop.crop
+        inst = self.instance_map.instances[iid]
+        pts = inst.points
+        if len(pts) > 400:
+            pts = pts[np.linspace(0, len(pts) - 1, 400).astype(np.int64)]
+        uv, z = geo.project_points(pts, cam, obs.intrinsics)
+        h, w = obs.depth.shape
+        u = np.round(uv[:, 0]).astype(np.int64)
+        v = np.round(uv[:, 1]).astype(np.int64)
+        ok = (z > 0.1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        if not ok.any():
+            return prop.crop
+        u, v, z = u[ok], v[ok], z[ok]
+        d = obs.depth[v, u]
+        vis = np.isfinite(d) & (z <= d + 0.1)  # not hidden behind something nearer
+        if vis.sum() < 5:
+            return prop.crop
+        u, v = u[vis], v[vis]
+        x0, y0, x1, y1 = prop.bbox
+        box = (min(x0, int(u.min())), min(y0, int(v.min())), max(x1, int(u.max()) + 1), max(y1, int(v.max()) + 1))
+        # do not let a (possibly over-merged) instance blow the crop up beyond twice the segment's size
+        if (box[2] - box[0]) * (box[3] - box[1]) > 4 * max((x1 - x0) * (y1 - y0), 1):
+            return prop.crop
+        return make_crop(obs.rgb, box, self.config.proposals.crop_pad)
+
+    def prune_walls(self) -> int:
+        """Drop thin, tall, floor-standing instances that continue a straight line of occupied cells
+        (wall pieces seen only from close up, their tops out of view, so never remembered as walls)."""
+        cfg = self.config
+        occ = self.occupancy
+        if occ.logodds.size == 0:
+            return 0
+        occupied = occ.occupied()
+        gone = 0
+        for iid in list(self.instance_map.instances):
+            inst = self.instance_map.instances[iid]
+            sx, sy, sz = (float(v) for v in inst.size)
+            if not (min(sx, sz) <= cfg.wall_slab_thickness and sy >= cfg.wall_slab_height
+                    and inst.bbox_min[1] < 0.3):
+                continue
+            cx, cz = (inst.bbox_min[[0, 2]] + inst.bbox_max[[0, 2]]) / 2
+            along_x = sx >= sz
+            half = (sx if along_x else sz) / 2
+            ends = 0
+            for sign in (-1.0, 1.0):
+                d = half + np.arange(0.1, 0.45, occ.resolution)
+                xs = cx + sign * d if along_x else np.full_like(d, cx)
+                zs = np.full_like(d, cz) if along_x else cz + sign * d
+                r, c = occ.to_cell(xs, zs)
+                ok = occ.inside(r, c)
+                if ok.sum() and occupied[r[ok], c[ok]].mean() >= 0.7:
+                    ends += 1
+            if ends:
+                del self.instance_map.instances[iid]
+                gone += 1
+        self.instance_map.removed += gone
+        return gone
 
     def prune_background(self) -> int:
         """Drop instances CLIP calls wall / floor / ceiling (after enough embeddings)."""

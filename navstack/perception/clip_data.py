@@ -98,7 +98,8 @@ _ROOM_TEMPLATES = ("the {p} in the {room}", "find the {p} in the {room}", "go to
 _NEAR_TEMPLATES = ("the {p} in the {room} next to the {near}", "the {p} next to the {near} in the {room}",
                    "find the {p} in the {room} next to the {near}", "go to the {p} next to the {near}",
                    "the {p} next to the {near}")
-_BACKGROUND_WORDS = {"wall": ("wall", "wall"), "floor": ("floor", "floor"), "ceiling": ("ceiling", "ceiling")}
+#: How often a training caption says each attribute / takes each form.
+CAPTION_PROBS = {"canonical_noun": 0.5, "size": 0.4, "color": 0.5, "material": 0.25, "template": 0.4, "room": 0.35}
 
 
 def object_phrase(category: str, color: str = "", material: str = "", size: str = "", noun: Optional[str] = None) -> str:
@@ -127,16 +128,17 @@ def training_caption(row: Dict[str, object], rng: np.random.Generator) -> str:
         return f"the {w} in the {room}" if room else f"the {w}"
     cat = str(row["category"])
     words = CATEGORY_WORDS.get(cat, (cat.replace("_", " "),))
-    noun = words[0] if rng.random() < 0.5 else str(rng.choice(words))
-    size = str(row["size"]) if rng.random() < 0.4 else ""
-    color = str(row["color"]) if rng.random() < 0.75 else ""
-    material = str(row["material"]) if rng.random() < 0.25 else ""
+    pr = CAPTION_PROBS
+    noun = words[0] if rng.random() < pr["canonical_noun"] else str(rng.choice(words))
+    size = str(row["size"]) if rng.random() < pr["size"] else ""
+    color = str(row["color"]) if rng.random() < pr["color"] else ""
+    material = str(row["material"]) if rng.random() < pr["material"] else ""
     p = object_phrase(cat, color, material, size, noun)
     r = rng.random()
     near = str(row["near"])
-    if r < 0.4:
+    if r < pr["template"]:
         return str(rng.choice(PROMPT_TEMPLATES)).format(article(p))
-    if r < 0.75 or not near:
+    if r < pr["template"] + pr["room"] or not near:
         return str(rng.choice(_ROOM_TEMPLATES)).format(p=p, ap=article(p), room=room)
     return str(rng.choice(_NEAR_TEMPLATES)).format(p=p, room=room, near=near)
 

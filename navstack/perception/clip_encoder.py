@@ -432,14 +432,20 @@ def build_model(cfg: ClipConfig):
 def load_weights(model, path: Path) -> None:
     """Load a local state dict (safetensors, or torch.load with weights_only=True) strictly."""
     import open_clip
+    from open_clip.factory import load_state_dict
 
-    try:
-        open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
-    except RuntimeError as e:
-        msg = str(e).splitlines()
-        raise ValueError(f"CLIP weights {path} do not fit the model architecture: {' '.join(msg[:3])[:500]}") from None
+    try:  # read first, so a corrupt file and a wrong architecture give different messages
+        state = load_state_dict(str(path), device="cpu", weights_only=True)
+        if not isinstance(state, dict) or not state:
+            raise ValueError("no state dict in the file")
+        del state
     except Exception as e:  # corrupt files surface as many exception types (safetensors, zip, unpickling)
         raise ValueError(f"cannot read CLIP weights {path}: {type(e).__name__}: {e}") from None
+    try:
+        open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
+    except (RuntimeError, AssertionError, KeyError, ValueError) as e:
+        msg = " ".join(str(e).split())
+        raise ValueError(f"CLIP weights {path} do not fit the model architecture: {msg[:500]}") from None
 
 
 # ----------------------------------------------------------------------------------------------

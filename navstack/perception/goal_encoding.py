@@ -252,6 +252,23 @@ def check_goal_image(image, min_side: int = 16, max_side: int = 4096) -> np.ndar
     return np.ascontiguousarray(image)
 
 
+def label_matrix(encoder, labels: Sequence[str]) -> np.ndarray:
+    """(len(labels), D) unit prompt-ensemble embeddings (clip_encoder.category_prompts), all prompts
+    encoded in ONE encode_text call (per-label calls cost ~0.1 s each on a busy CPU)."""
+    from navstack.perception.clip_encoder import category_prompts
+
+    labels = list(labels)
+    prompts, owner = [], []
+    for k, lab in enumerate(labels):
+        ps = category_prompts(lab)
+        prompts += ps
+        owner += [k] * len(ps)
+    e = np.asarray(encoder.encode_text(prompts), np.float32)
+    owner = np.asarray(owner)
+    out = np.stack([e[owner == k].mean(axis=0) for k in range(len(labels))])
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.float32).reshape(-1)
     n = float(np.linalg.norm(v))
@@ -319,15 +336,19 @@ class GoalEncoder:
                 self._text_cache[key] = hit
         return hit
 
-    def category_embedding(self, category: str) -> np.ndarray:
-        from navstack.perception.clip_encoder import category_prompts
-
-        if hasattr(self.encoder, "label_embeddings"):
-            return _unit(self.encoder.label_embeddings([category])[0])
-        return _unit(self._texts(category_prompts(category)).mean(axis=0))
-
     def category_matrix(self, labels: Sequence[str]) -> np.ndarray:
-        return np.stack([self.category_embedding(c) for c in labels])
+        """(len(labels), D) prompt-ensemble embeddings, cached."""
+        key = ("__labels__",) + tuple(labels)
+        with self._lock:
+            hit = self._text_cache.get(key)
+        if hit is None:
+            hit = label_matrix(self.encoder, labels)
+            with self._lock:
+                self._text_cache[key] = hit
+        return hit
+
+    def category_embedding(self, category: str) -> np.ndarray:
+        return self.category_matrix([category])[0]
 
     # ------------------------------------------------------------------ encode
     def encode(self, goal) -> GoalEmbedding:
