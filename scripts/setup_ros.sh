@@ -18,7 +18,7 @@
 set -euo pipefail
 if [ "${NAVSTACK_SKIP_ROS:-0}" = "1" ]; then echo "navstack setup_ros: skipped (NAVSTACK_SKIP_ROS=1)"; exit 0; fi
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="${1:-$ROOT/.venv}"
+VENV="$(realpath -m "${1:-$ROOT/.venv}")"  # absolute: the .pth entry must not be relative
 IFS=: read -r -a DISTS <<< "${NAVSTACK_ROS_PYTHONPATH:-/usr/lib/python3/dist-packages}"
 
 # -------------------------------------------------------------- Debian packages
