@@ -117,6 +117,9 @@ def test_category_prompts():
     assert any("a tv" in p for p in tv) and any("a monitor" in p for p in tv)
     assert "a photo of an oven" in category_prompts("oven")
     assert category_prompts("floor_lamp")[0] == "a floor lamp"
+    # templates that bring their own article get the bare noun (and a/an fixed)
+    assert category_prompts("oven", ["a photo of a {}", "the {} in the kitchen"])[:2] == [
+        "a photo of an oven", "the oven in the kitchen"]
     with pytest.raises(ValueError):
         category_prompts("")
 

@@ -66,7 +66,7 @@ class InstanceMapConfig:
     merge_fragment_ratio: float = 0.2  # a piece this small (voxels) inside a bigger one's box is merged into it
     merge_fragment_similarity: float = 0.5
     slab_max_thickness: float = 0.15  # floor-to-wall-height slabs thinner than this are structure
-    slab_min_height: float = 2.0
+    slab_min_height: float = 1.5
     min_observations: int = 2
     forget_after: int = 60  # frames: tentative instances unseen this long are dropped
     wall_fraction: float = 0.6  # instances with this much of their footprint on wall cells are dropped

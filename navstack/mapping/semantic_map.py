@@ -229,9 +229,11 @@ class SemanticMap:
             pts = pts[np.linspace(0, len(pts) - 1, 400).astype(np.int64)]
         uv, z = geo.project_points(pts, cam, obs.intrinsics)
         h, w = obs.depth.shape
+        front = (z > 0.1) & np.all(np.isfinite(uv), axis=1)
+        uv, z = uv[front], z[front]
         u = np.round(uv[:, 0]).astype(np.int64)
         v = np.round(uv[:, 1]).astype(np.int64)
-        ok = (z > 0.1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
         if not ok.any():
             return prop.crop
         u, v, z = u[ok], v[ok], z[ok]

@@ -331,6 +331,9 @@ def render_crop_set(cfg: CropSetConfig, workers: int = 1, progress: bool = True)
     """Render every house of `cfg` (in `workers` processes, each ray casting on one thread)."""
     from tqdm import tqdm
 
+    import time
+
+    t0 = time.time()
     jobs = [(s, cfg) for s in cfg.seeds]
     results = {}
     bar = tqdm(total=len(jobs), desc=f"render {cfg.mode} crops", unit="house", disable=not progress)
@@ -361,6 +364,8 @@ def render_crop_set(cfg: CropSetConfig, workers: int = 1, progress: bool = True)
     cols = {k: np.asarray(meta[k], dtype=str) for k in META_STR}
     cols.update({k: np.asarray(meta[k], dtype=np.float32 if k == "distance" else np.int64) for k in META_NUM})
     stats["crops"] = len(all_images)
+    stats["render_s"] = round(time.time() - t0, 1)
+    stats["render_workers"] = workers
     stats["object_crops"] = int((cols["kind"] == "object").sum())
     return CropSet(all_images, cols, cfg, stats)
 

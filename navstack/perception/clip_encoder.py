@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from dataclasses import astuple, dataclass
@@ -89,17 +90,31 @@ def category_words(category: str) -> Tuple[str, ...]:
 
 
 def category_prompts(category: str, templates: Optional[Sequence[str]] = None) -> List[str]:
-    """Prompt ensemble for a category: every template x every word for it (tv_monitor -> tv, monitor, ...)."""
+    """Prompt ensemble for a category: every template x every word for it (tv_monitor -> tv, monitor, ...).
+
+    A template's "{}" takes the noun with its article ("a photo of {}" -> "a photo of an oven"); a template
+    that writes its own article ("a photo of a {}", "the {}") takes the bare noun (the article fixed to a/an).
+    """
     templates = PROMPT_TEMPLATES if templates is None else tuple(templates)
     if not templates:
         raise ValueError("templates must not be empty")
     out = []
     for word in category_words(category):
         for t in templates:
-            if "{}" not in t:
+            if not isinstance(t, str) or "{}" not in t:
                 raise ValueError(f"prompt template {t!r} has no '{{}}' placeholder")
-            out.append(t.format(article(word)))
+            # "a photo of {}" gets "a chair" / "an oven"; a template with its own article gets the bare noun
+            m = _ARTICLE_BEFORE.search(t)
+            if m is None:
+                out.append(t.format(article(word)))
+            elif m.group(1).lower() in ("a", "an"):
+                out.append(t[: m.start()] + article(word) + t[m.end() :])
+            else:
+                out.append(t.format(word))
     return out
+
+
+_ARTICLE_BEFORE = re.compile(r"\b(a|an|the)\s+\{\}", re.IGNORECASE)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,7 +249,7 @@ def square_resize(image: np.ndarray, size: int, fill=(0, 0, 0)) -> np.ndarray:
         image = out
     if s != size:
         interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
-        image = cv2.resize(image, (size, size), interpolation=interp)
+        image = cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
     return np.ascontiguousarray(image)
 
 

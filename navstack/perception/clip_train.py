@@ -69,7 +69,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.1
     warmup_steps: int = 200
-    threads: int = 2
+    threads: int = 1  # one torch thread: on a shared 2-core machine 2 threads stall on the busier core
     workers: int = 2  # render processes
     seed: int = 0
     out: str = str(DEFAULT_WEIGHTS)
@@ -382,7 +382,8 @@ def train(cfg: TrainConfig) -> Dict:
             "final_loss": round(float(np.mean(losses[-50:])), 4),
             "loss_curve": [round(float(np.mean(losses[i : i + 50])), 4) for i in range(0, len(losses), max(50, len(losses) // 20))],
             "logit_scale": round(float(model.logit_scale.detach().exp()), 3),
-            "time_s": {"data": round(t_data, 1), "train": round(t_train, 1)},
+            # data: rendering or loading the cached crops in this run; data_render: when the crops were rendered
+            "time_s": {"data": round(t_data, 1), "data_render": ds.stats.get("render_s"), "train": round(t_train, 1)},
             "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
                         "open_clip": open_clip.__version__, "python": platform.python_version()},
         },
@@ -482,7 +483,7 @@ def parse_seeds(text: str) -> List[int]:
 def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     """Add `clip` to a `navstack train` subparsers object; sets func=cmd_train_clip."""
     p = subparsers.add_parser(
-        "clip", help="train the embedded-world CLIP model (CPU, ~1 h for the shipped weights)",
+        "clip", help="train the embedded-world CLIP model (2-core CPU: ~45 min for the shipped weights)",
         description="Render object crops in training houses and train navstack-clip-small with open_clip's ClipLoss. "
                     "Defaults reproduce assets/clip/navstack_clip.safetensors.")
     p.add_argument("--seeds", default=DEFAULT_TRAIN_SEEDS, help=f"training house seeds, all < 1000 (default {DEFAULT_TRAIN_SEEDS})")
@@ -494,7 +495,8 @@ def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--views-per-object", type=int, default=TrainConfig.views_per_object)
     p.add_argument("--background-per-house", type=int, default=TrainConfig.background_per_house)
-    p.add_argument("--threads", type=int, default=TrainConfig.threads, help="torch threads for training")
+    p.add_argument("--threads", type=int, default=TrainConfig.threads,
+                   help="torch threads for training (default 1: as fast here, and robust to a busy second core)")
     p.add_argument("--workers", type=int, default=TrainConfig.workers, help="processes rendering the crops")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="weights file (.safetensors); the JSON goes beside it")
