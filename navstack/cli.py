@@ -255,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--episodes", type=int, default=3)
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(func=cmd_demo)
+
+    from navstack.perception.clip_train import add_train_clip_parser  # light: torch loads when training starts
+
+    t = sub.add_parser("train", help="train navstack's models (the embedded-world CLIP model)")
+    tsub = t.add_subparsers(dest="train_command", metavar="MODEL")
+    tsub.required = True
+    add_train_clip_parser(tsub)
     return p
 
 

@@ -18,6 +18,7 @@ semantic value: nearest frontier first), `no-memory` (map cleared for every GOAT
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -38,6 +39,10 @@ class ModularConfig:
     keep_map_between_subtasks: bool = True  # False: no-memory ablation
     initial_spin: bool = True  # look around (12 turns) at the start of an episode
     frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps
+    # A forward step that moved less than this fraction of its length hit something the camera missed:
+    # the cells just ahead are marked occupied for good (a collision map, as in SemExp-style agents).
+    collision_fraction: float = 0.5
+    collision_half_width: float = 0.12  # m, either side of the heading
     search: dict = field(default_factory=dict)  # GoalSearchConfig overrides
     navigator: dict = field(default_factory=dict)  # NavigatorConfig overrides
 
@@ -77,6 +82,8 @@ class ModularAgent(Agent):
                                  sim.turn_angle)
         self.goal = None
         self.steps = 0
+        self._last_move = None  # (x, z, yaw) before a MOVE_FORWARD, to detect collisions
+        self.collisions = 0
         self.latencies_ms = []
         self.last_info: dict = {}
 
@@ -102,6 +109,7 @@ class ModularAgent(Agent):
         self.goal_embedding = self.goal_encoder.encode(goal)
         self.value_map.reset()  # values are goal-specific
         self.navigator.reset()
+        self._last_move = None
         self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0)
         self.steps = 0
 
@@ -110,6 +118,7 @@ class ModularAgent(Agent):
         t0 = time.perf_counter()
         stats = self.smap.update(obs)
         x, z, yaw = float(obs.pose.position[0]), float(obs.pose.position[2]), float(obs.pose.yaw)
+        self._note_collision(x, z)
         frame_emb = None
         if self.config.semantic_exploration and self.steps % max(1, self.config.frame_embed_every) == 0:
             frame_emb = self.encoder.encode_images([obs.rgb])[0]
@@ -118,11 +127,22 @@ class ModularAgent(Agent):
         self.topo.update_place(x, z, yaw, frame_emb, float(obs.stamp))
         self.topo.update_objects(self.smap.instance_map.confirmed(), list(stats.get("instance_ids") or []))
         action = self.search.step(obs, x, z, yaw)
+        self._last_move = (x, z, yaw) if action == DiscreteAction.MOVE_FORWARD else None
         self.steps += 1
         self.latencies_ms.append(1000 * (time.perf_counter() - t0))
         self.last_info = {"mode": self.search.mode, "target": self.search.target_desc, **self.search.debug}
         return action
 
+
+    def _note_collision(self, x: float, z: float) -> None:
+        if self._last_move is None:
+            return
+        px, pz, pyaw = self._last_move
+        step = self.sim.forward_step_size
+        if math.hypot(x - px, z - pz) < self.config.collision_fraction * step:
+            self.collisions += 1
+            # the obstacle is where the body's front was about to be
+            self.smap.occupancy.mark_blocked(x, z, pyaw, self.sim.agent_radius + 0.05, self.config.collision_half_width)
 
     # ------------------------------------------------------------------ what a robot node publishes
     def occupancy_grid(self):

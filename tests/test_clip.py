@@ -229,12 +229,11 @@ def test_crop_data_and_captions():
 
 
 def test_train_clip_command_end_to_end(tmp_path):
-    from navstack.perception.clip_train import add_train_clip_parser
+    from navstack.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="navstack train")
-    add_train_clip_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()  # `navstack train clip ...`, as users type it
     out = tmp_path / "m.safetensors"
-    args = parser.parse_args(["clip", "--seeds", "11", "--eval-seeds", "9002", "--max-steps", "3", "--batch-size", "16",
+    args = parser.parse_args(["train", "clip", "--seeds", "11", "--eval-seeds", "9002", "--max-steps", "3", "--batch-size", "16",
                               "--views-per-object", "2", "--workers", "1", "--out", str(out), "--quiet"])
     assert args.func(args) == 0
     doc = json.loads(out.with_suffix(".json").read_text())
@@ -244,5 +243,5 @@ def test_train_clip_command_end_to_end(tmp_path):
     enc = ClipEncoder(ClipConfig(weights=str(out), model_config=str(out.with_suffix(".json"))))
     assert _unit(enc.encode_text(["a chair"]))
     with pytest.raises(ValueError, match="must be < 1000"):
-        args = parser.parse_args(["clip", "--seeds", "9000", "--out", str(out)])
+        args = parser.parse_args(["train", "clip", "--seeds", "9000", "--out", str(out)])
         args.func(args)

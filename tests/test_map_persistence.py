@@ -79,12 +79,15 @@ def _same(a, b):
         assert np.allclose(x.bbox_min, y.bbox_min) and np.allclose(x.bbox_max, y.bbox_max)
     assert np.array_equal(a.occupancy.logodds, b.occupancy.logodds)
     assert np.array_equal(a.occupancy.observed, b.occupancy.observed)
+    assert np.array_equal(a.occupancy.blocked, b.occupancy.blocked)
     assert (a.occupancy.x0, a.occupancy.z0) == (b.occupancy.x0, b.occupancy.z0)
     assert np.array_equal(a.structure.keys, b.structure.keys)
     assert a.trajectory == b.trajectory and ia.next_id == ib.next_id
 
 
 def test_round_trip_and_lifelong_continue(tmp_path, encoder, smap, frames):
+    x, z = (float(v) for v in frames[0].pose.position[[0, 2]])
+    assert smap.occupancy.mark_blocked(x, z, 0.0, 0.25, 0.1) > 0  # a collision cell must survive the round trip
     path = smap.save(tmp_path / "m")
     assert path.name == "map.json"
     meta = json.loads(path.read_text())

@@ -5,7 +5,7 @@ import pytest
 
 from navstack.mapping.occupancy import OccupancyConfig, OccupancyGrid
 from navstack.planning.action_search import plan_actions
-from navstack.planning.navigator import Navigator
+from navstack.planning.navigator import Navigator, NavigatorConfig
 from navstack.planning.topo_graph import TopoGraph
 from navstack.planning.value_map import ValueMap
 from navstack.types import DiscreteAction, heading_vector
@@ -91,6 +91,36 @@ def test_navigator_drives_to_target_on_its_map():
     assert math.hypot(x - 0.5, z + 2.0) < 0.3
 
 
+def test_collision_cells_stay_occupied_and_block_the_plan():
+    occ = grid_with_room()
+    nav = Navigator()
+    before = nav.distance_field(occ, np.array([[0.0, 2.0]]), 0.0, 0.0)(0.0, 0.0)
+    # The body bumped into something the camera missed, 0.25 m ahead (yaw 0 looks along -z... so +z is behind):
+    n = occ.mark_blocked(0.0, 1.0, math.pi, 0.25, 0.6)  # a 1.2 m wide invisible obstacle across z = 1.25
+    assert n > 0 and occ.occupied()[occ.to_cell(0.0, 1.25)]
+    occ.logodds[:] = np.minimum(occ.logodds, -1.0)  # however much free evidence comes afterwards
+    occ._cache.clear()
+    assert occ.occupied()[occ.to_cell(0.0, 1.25)]
+    after = nav.distance_field(occ, np.array([[0.0, 2.0]]), 0.0, 0.0)(0.0, 0.0)
+    assert math.isfinite(after) and after > before + 0.3  # the plan goes around it
+
+
+def test_navigator_squeezes_through_a_doorway_the_map_makes_too_narrow():
+    occ = grid_with_room()
+    # narrow the door to 0.3 m: closed for a 0.18 m radius body inflated in full, open at 0.3 x the radius
+    c0, c1 = occ.to_cell(np.array([-2.6, -2.3]), np.array([0, 0]))[1]
+    r = int(occ.to_cell(np.array([0.0]), np.array([-1.0]))[0][0])
+    occ.logodds[r - 1: r + 2, int(c0): int(c1)] = 3.0
+    occ._cache.clear()
+    nav = Navigator()
+    full = nav.distance_field(occ, np.array([[0.0, -2.0]]), 0.0, 0.0)
+    assert not math.isfinite(full(0.0, 0.0))
+    a = nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t")
+    assert a is not None and math.isfinite(nav.distance_to_target(0.0, 0.0))
+    nav_strict = Navigator(NavigatorConfig(fallback_inflation=()))
+    assert nav_strict.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is None
+
+
 def test_value_map_writes_the_view_cone():
     from navstack.types import Intrinsics, Observation, Pose
 
@@ -129,3 +159,16 @@ def test_topo_graph_places_objects_frontiers():
     assert {c[0] for c in g.unvisited_candidates(3.0, 0.0)} == {"object:7"}
     g.set_frontiers([])
     assert g.stats()["place"] == 4 and "frontier" not in g.stats()
+
+
+def test_turning_in_place_is_not_being_stuck():
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    gs = GoalSearch(GoalSearchConfig(stuck_steps=4), None, None, None, None, None, 30.0)
+    gs.progress = (math.inf, 0.0)
+    assert not gs._stuck(5.0, DiscreteAction.MOVE_FORWARD)  # first distance: progress
+    # a half turn (6 x 30 degrees) makes no progress and is not "stuck"
+    assert not any(gs._stuck(5.0, DiscreteAction.TURN_LEFT) for _ in range(6))
+    assert not gs._stuck(4.5, DiscreteAction.MOVE_FORWARD)  # progress resets the count
+    # forward moves that get nowhere (a collision) are
+    assert [gs._stuck(4.5, DiscreteAction.MOVE_FORWARD) for _ in range(4)] == [False, False, False, True]

@@ -78,6 +78,7 @@ class OccupancyGrid:
         self.config = (config or OccupancyConfig()).validate()
         self.logodds = np.zeros((0, 0), np.float32)
         self.observed = np.zeros((0, 0), bool)
+        self.blocked = np.zeros((0, 0), bool)  # cells where the body collided: occupied for good
         self.x0 = self.z0 = 0.0
         self._cache: dict = {}
 
@@ -121,6 +122,7 @@ class OccupancyGrid:
             self.z0 = math.floor((cz - half) / r) * r
             self.logodds = np.zeros((n, n), np.float32)
             self.observed = np.zeros((n, n), bool)
+            self.blocked = np.zeros((n, n), bool)
             self._cache.clear()
             return
         x0, z0, x1, z1 = self.bounds
@@ -134,6 +136,7 @@ class OccupancyGrid:
         pad = ((add_t, add_b), (add_l, add_r))
         self.logodds = np.pad(self.logodds, pad)
         self.observed = np.pad(self.observed, pad)
+        self.blocked = np.pad(self.blocked, pad)
         self.x0 -= add_l * r
         self.z0 -= add_t * r
         self._cache.clear()
@@ -231,8 +234,29 @@ class OccupancyGrid:
         return {"obstacle_px": int(obstacle.sum()), "free_cells": int(fr.sum()), "occupied_cells": int(occ.sum())}
 
     # ------------------------------------------------------------------ derived maps
+    def mark_blocked(self, x: float, z: float, yaw: float, ahead: float, half_width: float) -> int:
+        """The body could not move forward from (x, z) along `yaw`: mark the segment `ahead` m in front,
+        `half_width` m to each side, occupied for good (what the depth camera missed: low rims, thin legs).
+        Returns the number of cells marked."""
+        from navstack.types import heading_vector
+
+        if self.logodds.size == 0:
+            return 0
+        f = heading_vector(yaw)
+        side = np.array([-f[1], f[0]])
+        s = np.linspace(-half_width, half_width, max(2, int(math.ceil(2 * half_width / (self.resolution / 2))) + 1))
+        px = x + f[0] * ahead + side[0] * s
+        pz = z + f[1] * ahead + side[1] * s
+        self.ensure(float(px.min()), float(pz.min()), float(px.max()), float(pz.max()))
+        rr, cc = self.to_cell(px, pz)
+        ok = self.inside(rr, cc)
+        self.blocked[rr[ok], cc[ok]] = True
+        self.observed[rr[ok], cc[ok]] = True
+        self._cache.clear()
+        return int(ok.sum())
+
     def occupied(self) -> np.ndarray:
-        return self.logodds > self.config.occupied_threshold
+        return (self.logodds > self.config.occupied_threshold) | self.blocked
 
     def free(self) -> np.ndarray:
         return self.observed & (self.logodds < self.config.free_threshold)
@@ -262,10 +286,11 @@ class OccupancyGrid:
             self._cache[key] = occ.astype(bool)
         return self._cache[key]
 
-    def traversable(self, unknown_is_free: bool = False) -> np.ndarray:
-        """Cells the agent's centre may occupy: (free, or unknown if allowed) and clear of inflated obstacles."""
+    def traversable(self, unknown_is_free: bool = False, radius: Optional[float] = None) -> np.ndarray:
+        """Cells the agent's centre may occupy: (free, or unknown if allowed) and clear of obstacles
+        inflated by `radius` (default: the agent radius)."""
         base = ~self.occupied() if unknown_is_free else self.free()
-        return base & ~self.inflated()
+        return base & ~self.inflated(radius)
 
     def is_traversable(self, x, z, unknown_is_free: bool = False):
         rr, cc = self.to_cell(x, z)

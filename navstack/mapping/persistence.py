@@ -130,6 +130,7 @@ def _pack(smap) -> Dict[str, np.ndarray]:
     occ = smap.occupancy
     a["occ_logodds"] = occ.logodds
     a["occ_observed"] = occ.observed
+    a["occ_blocked"] = occ.blocked
     a["occ_origin"] = np.array([occ.x0, occ.z0], np.float64)
     a["structure_keys"] = smap.structure.keys.astype(np.int64)
     a["trajectory"] = np.array(smap.trajectory, np.float64).reshape(-1, 4)
@@ -328,7 +329,11 @@ def _unpack(smap, a: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
     ob = a["occ_observed"].astype(bool)
     if lo.shape != ob.shape or lo.ndim != 2:
         raise ValueError("occupancy arrays disagree")
-    occ.logodds, occ.observed = lo.copy(), ob.copy()
+    # collision cells (absent from maps saved before they existed: none)
+    bl = a["occ_blocked"].astype(bool) if "occ_blocked" in a else np.zeros(lo.shape, bool)
+    if bl.shape != lo.shape:
+        raise ValueError("occupancy arrays disagree")
+    occ.logodds, occ.observed, occ.blocked = lo.copy(), ob.copy(), bl.copy()
     occ.x0, occ.z0 = (float(v) for v in a["occ_origin"])
     occ._cache.clear()
     smap.structure.keys = np.unique(a["structure_keys"].astype(np.int64))

@@ -218,13 +218,12 @@ class SemanticMap:
         return {"proposals": len(props), "embedded": len(want), "instances": len(imap),
                 "instance_ids": ids, **{f"{k}_ms": 1000 * v for k, v in tm.items()}}
 
-    def _crop_for(self, obs: Observation, prop, iid: Optional[int], cam) -> np.ndarray:
-        """The crop to embed: the segment's box grown to cover the associated instance's points that are
-        visible in this frame (so a table top segmented apart from its legs is seen as a whole table)."""
-        if not self.config.crop_from_instance or iid is None or iid not in self.instance_map.instances:
-            return prop.crop
-        inst = self.instance_map.instances[iid]
-        pts = inst.points
+    def visible_box(self, obs: Observation, iid: int, cam=None) -> Optional[Tuple[int, int, int, int]]:
+        """Pixel box (x0, y0, x1, y1) of the instance's points visible (not hidden) in this frame, or None."""
+        if iid not in self.instance_map.instances:
+            return None
+        cam = geo.observation_camera(obs) if cam is None else cam
+        pts = self.instance_map.instances[iid].points
         if len(pts) > 400:
             pts = pts[np.linspace(0, len(pts) - 1, 400).astype(np.int64)]
         uv, z = geo.project_points(pts, cam, obs.intrinsics)
@@ -234,20 +233,46 @@ class SemanticMap:
         u = np.round(uv[:, 0]).astype(np.int64)
         v = np.round(uv[:, 1]).astype(np.int64)
         ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        if not ok.any():
-            return prop.crop
         u, v, z = u[ok], v[ok], z[ok]
         d = obs.depth[v, u]
         vis = np.isfinite(d) & (z <= d + 0.1)  # not hidden behind something nearer
         if vis.sum() < 5:
-            return prop.crop
+            return None
         u, v = u[vis], v[vis]
+        return int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1
+
+    def _crop_for(self, obs: Observation, prop, iid: Optional[int], cam) -> np.ndarray:
+        """The crop to embed: the segment's box grown to cover the associated instance's points that are
+        visible in this frame (so a table top segmented apart from its legs is seen as a whole table)."""
+        if not self.config.crop_from_instance or iid is None:
+            return prop.crop
+        vb = self.visible_box(obs, iid, cam)
+        if vb is None:
+            return prop.crop
         x0, y0, x1, y1 = prop.bbox
-        box = (min(x0, int(u.min())), min(y0, int(v.min())), max(x1, int(u.max()) + 1), max(y1, int(v.max()) + 1))
+        box = (min(x0, vb[0]), min(y0, vb[1]), max(x1, vb[2]), max(y1, vb[3]))
         # do not let a (possibly over-merged) instance blow the crop up beyond twice the segment's size
         if (box[2] - box[0]) * (box[3] - box[1]) > 4 * max((x1 - x0) * (y1 - y0), 1):
             return prop.crop
         return make_crop(obs.rgb, box, self.config.proposals.crop_pad)
+
+    def look_at(self, obs: Observation, iid: int, min_pixels: int = 150) -> Optional[Dict[str, object]]:
+        """A fresh look at one mapped instance in this frame (used to verify a goal at close range):
+        {"embedding", "probs" (over categories only), "category", "p", "bbox"}, or None when too little
+        of it is in view. Nothing in the map changes."""
+        if self.encoder is None:
+            return None
+        box = self.visible_box(obs, iid)
+        if box is None or (box[2] - box[0]) * (box[3] - box[1]) < min_pixels:
+            return None
+        emb = np.asarray(self.encoder.encode_images([make_crop(obs.rgb, box, self.config.proposals.crop_pad)]),
+                         np.float32)
+        cat, _ = self.classify_embeddings(emb)
+        probs = cat[0, : len(self.categories)]
+        probs = probs / max(float(probs.sum()), 1e-9)
+        k = int(np.argmax(probs))
+        return {"embedding": emb[0], "probs": probs, "category": self.categories[k], "p": float(probs[k]),
+                "bbox": box}
 
     def prune_walls(self) -> int:
         """Drop thin, tall, floor-standing instances that continue a straight line of occupied cells

@@ -39,9 +39,12 @@ class GoalSearchConfig:
     switch_margin: float = 0.1  # keep the current frontier unless another is better by this
     semantic_exploration: bool = True
     max_verify_turns: int = 3
-    stuck_steps: int = 8  # no progress for this many steps -> give up the current target
+    stuck_steps: int = 8  # no progress for this many forward steps (3 turns count as one) -> give up the target
+    frontier_retries: int = 2  # when every frontier is blacklisted, forget the blacklist this many times
     reselect_every: int = 4  # re-rank frontiers every k steps (the ranking needs a distance field)
     min_instance_observations: int = 2
+    close_look: bool = True  # verify category goals in a fresh close-up crop before STOP
+    close_look_min_p: float = 0.5  # ... the goal category must be its argmax or at least this likely
 
 
 class GoalSearch:
@@ -69,7 +72,9 @@ class GoalSearch:
         self.instance: Optional[int] = None
         self.frontier_xz: Optional[np.ndarray] = None
         self.verify_turns = 0
-        self.progress = (math.inf, 0)
+        self.progress = (math.inf, 0.0)
+        self.frontier_retries_left = self.config.frontier_retries
+        self._progress_target = np.full(2, np.inf)
         self.target_desc = ""
         self.debug = {}
         self._frontier_memo = (None, 0)
@@ -146,8 +151,11 @@ class GoalSearch:
             self.topo.set_frontiers([])
             return None
         targets = np.array([[x, z]])
-        field = self.navigator.distance_field(occ, targets, x, z)  # distance from the agent to every cell
-        costs = np.array([field(*f.target) for f in frontiers])
+        for scale in self.navigator.inflation_scales():
+            field = self.navigator.distance_field(occ, targets, x, z, scale=scale)  # agent -> every cell
+            costs = np.array([field(*f.target) for f in frontiers])
+            if np.isfinite(costs).any():
+                break
         values = np.array([self.value_map.at_cells(f.cells) for f in frontiers])
         self.topo.set_frontiers(frontiers, list(values))
         reach = np.isfinite(costs)
@@ -192,13 +200,16 @@ class GoalSearch:
         return node, np.array(self.topo.g.nodes[node]["xz"])
 
     # ------------------------------------------------------------------ step
-    def _stuck(self, dist: float) -> bool:
+    def _stuck(self, dist: float, action) -> bool:
+        """No progress towards the target for `stuck_steps` forward steps. Turning in place makes no
+        progress by nature (a 180-degree turn is 6 steps), so a turn counts a third of a step."""
         best, since = self.progress
         if dist < best - 0.05:
-            self.progress = (dist, 0)
+            self.progress = (dist, 0.0)
             return False
-        self.progress = (best, since + 1)
-        return since + 1 >= self.config.stuck_steps
+        since += 1.0 if action in (None, DiscreteAction.MOVE_FORWARD) else 1.0 / 3.0
+        self.progress = (best, since)
+        return since >= self.config.stuck_steps - 1e-6
 
     def step(self, obs, x: float, z: float, yaw: float) -> DiscreteAction:
         cfg = self.config
@@ -218,7 +229,7 @@ class GoalSearch:
             if cand is not None and cand.instance_id != self.instance:
                 self.instance = cand.instance_id
                 self.mode = "approach"
-                self.progress = (math.inf, 0)
+                self.progress = (math.inf, 0.0)
                 self.navigator.reset()
             elif cand is None and self.mode == "approach":
                 self.mode, self.instance = "explore", None
@@ -230,7 +241,7 @@ class GoalSearch:
             else:
                 cells = self.approach_cells(iid, x, z)
                 action = self.navigator.step(self.smap.occupancy, x, z, yaw, cells, ("instance", iid, len(cells) // 20))
-                if action is None or self._stuck(self.navigator.distance_to_target(x, z)):
+                if action is None or self._stuck(self.navigator.distance_to_target(x, z), action):
                     if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance:
                         self.mode, self.verify_turns = "verify", 0
                     else:
@@ -240,7 +251,7 @@ class GoalSearch:
                 else:
                     return action
         if self.mode == "verify":
-            return self._verify(x, z, yaw)
+            return self._verify(obs, x, z, yaw)
         # explore / recover
         target = None
         if self.mode == "recover":
@@ -253,29 +264,53 @@ class GoalSearch:
         f = self._cached_frontier()
         if f is None:
             f = self.choose_frontier(x, z)
+            if f is None and self.bad_frontiers and self.frontier_retries_left > 0:
+                # Every frontier left was given up on (often from a collision the map now knows about):
+                # try them again before declaring the house explored.
+                self.frontier_retries_left -= 1
+                self.bad_frontiers = []
+                f = self.choose_frontier(x, z)
             self._frontier_memo = (f, 0)
         if f is None:
             self.mode = "done"
             self.target_desc = "nothing left to explore"
             return DiscreteAction.STOP
-        self.frontier_xz = f.target
         self.target_desc = f"frontier ({f.target[0]:.1f}, {f.target[1]:.1f})"
         target = np.asarray(f.target, float).reshape(1, 2)
         key = ("frontier", round(float(f.target[0]), 1), round(float(f.target[1]), 1))
+        if self.frontier_xz is None or np.hypot(*(np.asarray(f.target) - self._progress_target)) > 0.3:
+            self.progress = (math.inf, 0.0)  # a new target: progress is measured afresh
+            self._progress_target = np.asarray(f.target, float)
+        self.frontier_xz = f.target
         action = self.navigator.step(self.smap.occupancy, x, z, yaw, target, key)
-        if action is None or self._stuck(self.navigator.distance_to_target(x, z)):
+        if action is None or self._stuck(self.navigator.distance_to_target(x, z), action):
             self.bad_frontiers.append(np.asarray(f.target, float))
             self.frontier_xz = None
             self._frontier_memo = (None, 0)
-            self.progress = (math.inf, 0)
+            self.progress = (math.inf, 0.0)
             return DiscreteAction.TURN_LEFT
         return action
+
+    def _close_look_agrees(self, obs, iid: int) -> bool:
+        """The goal category must also win in a close-up crop of the instance from this very frame: far
+        views and over-merged instances are where false positives come from. Without a category (image
+        goals) or when the instance is out of view the map's judgement stands."""
+        goal_cat = self.goal.category or self.goal.parsed.category
+        if not self.config.close_look or goal_cat is None:
+            return True
+        look = self.smap.look_at(obs, iid)
+        if look is None:
+            return True
+        self.debug["close_look"] = (look["category"], round(look["p"], 3))
+        p_goal = float(look["probs"][self.smap.categories.index(goal_cat)]) if goal_cat in self.smap.categories else 0.0
+        return look["category"] == goal_cat or p_goal >= self.config.close_look_min_p
 
     def _in_approach_region(self, iid: int, x: float, z: float) -> bool:
         return self.distance_to_instance(iid, x, z) >= self.config.approach_min - 0.1
 
-    def _verify(self, x: float, z: float, yaw: float) -> DiscreteAction:
-        """Face the instance, then STOP if it still matches; otherwise blacklist it and recover."""
+    def _verify(self, obs, x: float, z: float, yaw: float) -> DiscreteAction:
+        """Face the instance, then STOP if it still matches - in the map and in a fresh close-up look
+        at it in this frame (category goals); otherwise blacklist it and recover."""
         cfg = self.config
         iid = self.instance
         c = self.smap.instance_map[iid].centre
@@ -289,7 +324,8 @@ class GoalSearch:
         ok = cd is not None and self.accept(cd)
         score = math.exp(cd.parts["category"] / self.goal_encoder.config.w_category) if cd and "category" in cd.parts else 0.0
         self.debug["verify_score"] = round(float(score), 3)
-        if ok and score >= cfg.verify_threshold:
+        ok = ok and score >= cfg.verify_threshold and self._close_look_agrees(obs, iid)
+        if ok:
             self.mode = "stopped"
             return DiscreteAction.STOP
         self.blacklist.add(iid)

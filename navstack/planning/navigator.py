@@ -30,6 +30,9 @@ class NavigatorConfig:
     search_weight: float = 1.3
     max_expansions: int = 6000
     goal_radius: float = 0.05
+    # When nothing is reachable with obstacles grown by the full agent radius (a doorway the noisy map
+    # makes look too narrow, a body already inside the margin), plan again with these fractions of it.
+    fallback_inflation: tuple = (0.6, 0.3)
 
 
 class DistanceField:
@@ -90,8 +93,12 @@ class Navigator:
         self.plan, self.target_key, self._expect, self.field = [], None, None, None
         self.last_path = np.zeros((0, 2))
 
-    def traversable(self, occ, x: float, z: float) -> np.ndarray:
-        t = occ.traversable(unknown_is_free=self.config.unknown_is_free).copy()
+    def inflation_scales(self):
+        return (1.0, *self.config.fallback_inflation)
+
+    def traversable(self, occ, x: float, z: float, scale: float = 1.0) -> np.ndarray:
+        radius = occ.config.agent_radius * scale
+        t = occ.traversable(unknown_is_free=self.config.unknown_is_free, radius=radius).copy()
         # The agent stands where it is: inflation next to a wall must not wall it in.
         r0, c0 = occ.to_cell(x, z)
         k = int(math.ceil(self.config.start_clear_radius / occ.resolution))
@@ -105,7 +112,8 @@ class Navigator:
                 t[r, c] = True
         return t
 
-    def distance_field(self, occ, targets_xz: np.ndarray, x: float, z: float, margin: float = 1.5) -> DistanceField:
+    def distance_field(self, occ, targets_xz: np.ndarray, x: float, z: float, margin: float = 1.5,
+                       scale: float = 1.0) -> DistanceField:
         rr, cc = occ.to_cell(targets_xz[:, 0], targets_xz[:, 1])
         ar, ac = occ.to_cell(x, z)
         rows, cols = np.nonzero(occ.observed) if occ.observed.any() else (np.array([ar]), np.array([ac]))
@@ -114,7 +122,7 @@ class Navigator:
         r1 = min(occ.shape[0], max(int(rows.max()), int(ar), int(rr.max())) + m + 1)
         c0 = max(0, min(int(cols.min()), int(ac), int(cc.min())) - m)
         c1 = min(occ.shape[1], max(int(cols.max()), int(ac), int(cc.max())) + m + 1)
-        return DistanceField(self.traversable(occ, x, z), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution,
+        return DistanceField(self.traversable(occ, x, z, scale), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution,
                              crop=(r0, r1, c0, c1))
 
     def step(self, occ, x: float, z: float, yaw: float, targets_xz: np.ndarray, target_key) -> Optional[DiscreteAction]:
@@ -142,7 +150,11 @@ class Navigator:
         self.plan = []
         if len(targets_xz) == 0:
             return
-        self.field = field = self.distance_field(occ, np.asarray(targets_xz, float).reshape(-1, 2), x, z)
+        targets = np.asarray(targets_xz, float).reshape(-1, 2)
+        for scale in self.inflation_scales():
+            self.field = field = self.distance_field(occ, targets, x, z, scale=scale)
+            if math.isfinite(field(x, z)):
+                break
         trav = field.traversable
 
         def forward(px, pz, heading, dist):
