@@ -201,6 +201,9 @@ class GoalEmbedding:
     text: Optional[str] = None
     image: Optional[np.ndarray] = None  # image goals: the validated RGB photo
     keypoints: Optional[tuple] = None  # image goals: (cv2 keypoints, descriptors)
+    # image goals: keypoint inliers per stored view, (instance id, view frame, view bbox) -> inliers; a view
+    # never changes once stored, so each is checked once (RANSAC is the costly part of a step)
+    inlier_cache: Dict[tuple, int] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -540,7 +543,11 @@ class GoalEncoder:
                 continue
             best = 0
             for v in inst.views:
-                best = max(best, keypoint_inliers(ge.keypoints, _orb(v.crop, cfg.orb_features)))
+                key = (c.instance_id, v.frame, tuple(v.bbox))
+                n = ge.inlier_cache.get(key)
+                if n is None:
+                    n = ge.inlier_cache[key] = keypoint_inliers(ge.keypoints, _orb(v.crop, cfg.orb_features))
+                best = max(best, n)
             c.parts["keypoints"] = cfg.w_keypoints * min(best, 4 * cfg.min_inliers) / cfg.min_inliers
             c.score += c.parts["keypoints"]
             c.verified = best >= cfg.min_inliers
