@@ -201,14 +201,28 @@ def evaluate(smap, house, seen_ids, categories):
     }
 
 
+def goal_photo(oracle, renderer, object_id: int, rng):
+    """(RGB, None, hfov): an IIN-style goal photo of one object (the episode generator's camera), or None."""
+    from navstack.tasks.views import goal_camera
+    from navstack.types import Intrinsics
+
+    cam = goal_camera(oracle, object_id, rng, size=256)
+    if cam is None:
+        return None
+    w, h = cam["image_dimensions"]
+    img = renderer.render(np.asarray(cam["position"]), np.asarray(cam["rotation"]),
+                          Intrinsics.from_hfov(w, h, cam["hfov"])).rgb
+    return img, None, cam["hfov"]
+
+
 def evaluate_goals(smap, house, match_ids, renderer, max_images: int = 15, seed: int = 0):
     """Goal matching on the built map (informative figures for the agent): top-1 of `match` for a
     category goal of every matched category, the task generator's description of every matched object
     (same-category distractors present), and IIN-style goal photos; plus room-label accuracy."""
     from navstack.perception.goal_encoding import GoalEncoder
     from navstack.tasks.describe import describe
-    from navstack.tasks.views import VisibilityOracle, goal_camera
-    from navstack.types import CategoryGoal, ImageGoal, Intrinsics, TextGoal
+    from navstack.tasks.views import VisibilityOracle
+    from navstack.types import CategoryGoal, ImageGoal, TextGoal
 
     rng = np.random.default_rng(seed)
     objs = {o.id: o for o in house.objects}
@@ -235,13 +249,10 @@ def evaluate_goals(smap, house, match_ids, renderer, max_images: int = 15, seed:
     if max_images and renderer is not None:
         oracle = VisibilityOracle(house, renderer)
         for oid in list(inst_of)[:max_images]:
-            cam = goal_camera(oracle, oid, rng, size=256)
-            if cam is None:
+            photo = goal_photo(oracle, renderer, oid, rng)
+            if photo is None:
                 continue
-            w, h = cam["image_dimensions"]
-            img = renderer.render(np.asarray(cam["position"]), np.asarray(cam["rotation"]),
-                                  Intrinsics.from_hfov(w, h, cam["hfov"])).rgb
-            c = genc.match(ImageGoal(img, None, cam["hfov"]), smap)
+            c = genc.match(ImageGoal(*photo), smap)
             out["image_total"] += 1
             out["image_correct"] += int(bool(c) and c[0].instance_id == inst_of[oid])
             out["image_verified"] += int(bool(c) and c[0].instance_id == inst_of[oid] and bool(c[0].verified))

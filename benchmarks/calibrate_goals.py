@@ -1,0 +1,130 @@
+"""Calibrate the modular agent's goal-acceptance thresholds on DEVELOPMENT houses (seeds < 1000).
+
+    python benchmarks/calibrate_goals.py --seeds 100-109 [--json runs/calibrate_goals.json]
+
+Each house is explored by the scripted route of bench_mapping.py (ground truth only drives), the map is
+built without ground-truth semantics, and mapped instances are matched to ground-truth objects by 3D
+overlap. Then, for what GoalSearch.accept() looks at:
+
+* category goals: P(goal category | instance) and whether it is the arg-max, for instances that are of the
+  goal category (positives) and instances that are not (negatives), every category present;
+* image goals (IIN-style photos of matched objects): the CLIP image cosine and ORB inliers of the goal's
+  own instance (positive) and of the other instances of its category (negatives);
+
+and prints, per threshold, the fraction of positives accepted and of negatives accepted. The defaults in
+GoalSearchConfig / configs/agent/modular.yaml are read off these tables; held-out seeds (>= 9000) are never
+used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_mapping import evaluate, goal_photo, run_house  # noqa: E402
+from common import write_json  # noqa: E402
+
+from navstack.eval import parse_seed_range  # noqa: E402
+
+
+def category_rows(smap, house, match_ids):
+    """(p_goal, is_argmax, positive) for every (matched instance, category present in the house)."""
+    objs = {o.id: o for o in house.objects}
+    cats = smap.categories
+    present = sorted({objs[o].category for o in match_ids.values()})
+    rows = []
+    for iid, oid in match_ids.items():
+        p = smap.object_probs(iid)
+        if p is None:
+            continue
+        for cat in present:
+            k = cats.index(cat)
+            rows.append((float(p[k]), int(np.argmax(p)) == k, objs[oid].category == cat))
+    return rows
+
+
+def image_rows(smap, house, match_ids, max_images: int, seed: int):
+    """(cosine, inliers, positive) for the goal's instance and same-category instances, per goal photo."""
+    from navstack.perception.goal_encoding import GoalEncoder
+    from navstack.tasks.views import VisibilityOracle
+    from navstack.types import ImageGoal
+
+    rng = np.random.default_rng(seed)
+    objs = {o.id: o for o in house.objects}
+    genc = GoalEncoder(smap.encoder, smap.categories)
+    renderer = smap._bench_renderer
+    oracle = VisibilityOracle(house, renderer)
+    inst_of = {oid: iid for iid, oid in match_ids.items()}
+    rows = []
+    for oid in list(inst_of)[:max_images]:
+        photo = goal_photo(oracle, renderer, oid, rng)
+        if photo is None:
+            continue
+        genc.config.orb_top_k = 10 ** 6  # keypoint-check every candidate here
+        for c in genc.match(ImageGoal(*photo), smap):
+            other = match_ids.get(c.instance_id)
+            if other is None or objs[other].category != objs[oid].category:
+                continue
+            cos = c.parts["clip"] / genc.config.w_image_clip
+            inl = c.parts.get("keypoints", 0.0) * genc.config.min_inliers / max(genc.config.w_keypoints, 1e-9)
+            rows.append((float(cos), float(inl), other == oid))
+    return rows
+
+
+def rates(values, positive, thresholds):
+    values, positive = np.asarray(values), np.asarray(positive, bool)
+    out = []
+    for t in thresholds:
+        acc = values >= t
+        tpr = float(acc[positive].mean()) if positive.any() else float("nan")
+        fpr = float(acc[~positive].mean()) if (~positive).any() else float("nan")
+        out.append({"threshold": float(t), "positives_accepted": round(tpr, 3), "negatives_accepted": round(fpr, 3)})
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="100-109", help="development house seeds (< 1000)")
+    ap.add_argument("--images-per-house", type=int, default=10)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    seeds = parse_seed_range(args.seeds)
+    if any(s >= 1000 for s in seeds):
+        raise SystemExit("calibration uses development seeds only (< 1000); held-out seeds are for the figures")
+    from navstack.perception.clip_encoder import load_encoder
+
+    enc = load_encoder()
+    cat_rows, img_rows = [], []
+    for seed in seeds:
+        house, smap, seen, _ = run_house(seed, enc, "geometry")
+        res = evaluate(smap, house, seen, smap.categories)
+        match_ids = res["_match"]
+        cat_rows += category_rows(smap, house, match_ids)
+        img_rows += image_rows(smap, house, match_ids, args.images_per_house, seed)
+        print(f"seed {seed}: {len(match_ids)} matched instances", flush=True)
+    p, am, pos = (np.array(c) for c in zip(*cat_rows))
+    out = {"seeds": args.seeds,
+           "category": {"pairs": len(cat_rows), "positives": int(pos.sum()),
+                        "argmax_and_p": rates(np.where(am, p, 0.0), pos, [0.0001, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
+                        "p_only": rates(p, pos, [0.1, 0.2, 0.3, 0.4, 0.5])}}
+    if img_rows:
+        cos, inl, ipos = (np.array(c) for c in zip(*img_rows))
+        out["image"] = {"pairs": len(img_rows), "positives": int(ipos.sum()),
+                        "cosine": rates(cos, ipos, [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95]),
+                        "inliers": rates(inl, ipos, [5, 10, 15, 20, 30])}
+    for block in ("category", "image"):
+        for name, table in (out.get(block) or {}).items():
+            if isinstance(table, list):
+                print(f"\n{block} / {name}:")
+                for r in table:
+                    print(f"  >= {r['threshold']:<7g} positives {r['positives_accepted']:.3f}  "
+                          f"negatives {r['negatives_accepted']:.3f}")
+    write_json(args.json, out)
+
+
+if __name__ == "__main__":
+    main()
