@@ -245,7 +245,8 @@ class HouseRunner:
 
 
 def run_house(seed: int, cfg: EvalConfig, sim: SimConfig, threads: int) -> List[Dict]:
-    """Process-pool / Ray entry point: one house, all its episodes."""
+    """Process-pool / Ray entry point: one house, all its episodes (one torch thread per worker)."""
+    os.environ.setdefault("NAVSTACK_TORCH_THREADS", "1")
     return HouseRunner(seed, cfg, sim, threads).run()
 
 

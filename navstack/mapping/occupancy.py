@@ -255,8 +255,10 @@ class OccupancyGrid:
         self._cache.clear()
         return int(ok.sum())
 
-    def occupied(self) -> np.ndarray:
-        return (self.logodds > self.config.occupied_threshold) | self.blocked
+    def occupied(self, collisions: bool = True) -> np.ndarray:
+        """Occupied cells: seen as obstacles, and (`collisions`) where the body bumped into something."""
+        occ = self.logodds > self.config.occupied_threshold
+        return occ | self.blocked if collisions else occ
 
     def free(self) -> np.ndarray:
         return self.observed & (self.logodds < self.config.free_threshold)
@@ -271,26 +273,27 @@ class OccupancyGrid:
         out[self.occupied()] = self.OCCUPIED
         return out
 
-    def inflated(self, radius: Optional[float] = None) -> np.ndarray:
+    def inflated(self, radius: Optional[float] = None, collisions: bool = True) -> np.ndarray:
         """Occupied cells grown by the agent radius (a disc)."""
         import cv2
 
         radius = self.config.agent_radius if radius is None else radius
-        key = ("inflated", radius)
+        key = ("inflated", radius, collisions)
         if key not in self._cache:
             k = int(math.ceil(radius / self.resolution))
-            occ = self.occupied().astype(np.uint8)
+            occ = self.occupied(collisions).astype(np.uint8)
             if k > 0 and occ.any():
                 disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
                 occ = cv2.dilate(occ, disc)
             self._cache[key] = occ.astype(bool)
         return self._cache[key]
 
-    def traversable(self, unknown_is_free: bool = False, radius: Optional[float] = None) -> np.ndarray:
+    def traversable(self, unknown_is_free: bool = False, radius: Optional[float] = None,
+                    collisions: bool = True) -> np.ndarray:
         """Cells the agent's centre may occupy: (free, or unknown if allowed) and clear of obstacles
-        inflated by `radius` (default: the agent radius)."""
-        base = ~self.occupied() if unknown_is_free else self.free()
-        return base & ~self.inflated(radius)
+        inflated by `radius` (default: the agent radius); `collisions=False` ignores collision cells."""
+        base = ~self.occupied(collisions) if unknown_is_free else self.free()
+        return base & ~self.inflated(radius, collisions)
 
     def is_traversable(self, x, z, unknown_is_free: bool = False):
         rr, cc = self.to_cell(x, z)

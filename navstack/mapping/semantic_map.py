@@ -333,9 +333,8 @@ class SemanticMap:
         return p / s if s > 0 else None
 
     # ------------------------------------------------------------------ rooms
-    def _room_votes(self):
-        if self._room_cache is not None:
-            return self._room_cache
+    def room_prior(self) -> np.ndarray:
+        """(C, R) common-sense P(room | category) from ROOM_PRIOR, smoothed over the rooms it leaves out."""
         R = len(self.room_types)
         rid = {r: i for i, r in enumerate(self.room_types)}
         prior = np.full((len(self.categories), R), 1.0 / R, np.float32)
@@ -347,6 +346,18 @@ class SemanticMap:
                 for r, p in row.items():
                     if r in rid:
                         prior[ci, rid[r]] += p
+        return prior
+
+    def region_room_probs(self, x: float, z: float, max_search: float = 0.5) -> Optional[np.ndarray]:
+        """P(room type) of the map region at (x, z) from the instances mapped in it (None: no evidence)."""
+        _, region_probs = self._room_votes()
+        return region_probs.get(self.occupancy.region_at(x, z, max_search=max_search))
+
+    def _room_votes(self):
+        if self._room_cache is not None:
+            return self._room_cache
+        R = len(self.room_types)
+        prior = self.room_prior()
         inst_region: Dict[int, int] = {}
         votes: Dict[int, np.ndarray] = {}
         for inst in self.instance_map.confirmed():

@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -122,13 +122,31 @@ _ARTICLE_BEFORE = re.compile(r"\b(a|an|the)\s+\{\}", re.IGNORECASE)
 # ----------------------------------------------------------------------------------------------
 
 
+THREADS_ENV = "NAVSTACK_TORCH_THREADS"
+
+
+def default_threads() -> int:
+    """Torch threads for CLIP: $NAVSTACK_TORCH_THREADS, else 2 (evaluation workers set 1 each, so that
+    two processes on two cores do not fight over four threads)."""
+    v = os.environ.get(THREADS_ENV, "").strip()
+    if not v:
+        return 2
+    try:
+        n = int(v)
+    except ValueError:
+        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {v!r}") from None
+    if n < 1:
+        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {v!r}")
+    return n
+
+
 @dataclass
 class ClipConfig:
     model_name: str = DEFAULT_MODEL_NAME
     pretrained: Optional[str] = None
     weights: Optional[str] = str(DEFAULT_WEIGHTS)
     model_config: Optional[str] = str(DEFAULT_MODEL_CONFIG)
-    threads: int = 2
+    threads: int = field(default_factory=default_threads)
     batch_size: int = 64
     allow_random_init: bool = False  # tests only
     device: str = "cpu"

@@ -31,7 +31,8 @@ class NavigatorConfig:
     max_expansions: int = 6000
     goal_radius: float = 0.05
     # When nothing is reachable with obstacles grown by the full agent radius (a doorway the noisy map
-    # makes look too narrow, a body already inside the margin), plan again with these fractions of it.
+    # makes look too narrow, a body already inside the margin), plan again with these fractions of it;
+    # last, without the collision cells (a bump on a door frame's corner must not close the door for good).
     fallback_inflation: tuple = (0.6, 0.3)
 
 
@@ -88,24 +89,28 @@ class Navigator:
         self._expect = None
         self.last_path: np.ndarray = np.zeros((0, 2))
         self.field: Optional[DistanceField] = None
+        self._collisions = True  # whether the current plan respects the collision cells
 
     def reset(self) -> None:
         self.plan, self.target_key, self._expect, self.field = [], None, None, None
         self.last_path = np.zeros((0, 2))
 
-    def inflation_scales(self):
-        return (1.0, *self.config.fallback_inflation)
+    def fallbacks(self):
+        """(inflation scale, use collision cells) to try in turn until the target is reachable."""
+        scales = (1.0, *self.config.fallback_inflation)
+        out = [(s, True) for s in scales]
+        return out + [(scales[-1], False)] if self.config.fallback_inflation else out
 
-    def traversable(self, occ, x: float, z: float, scale: float = 1.0) -> np.ndarray:
+    def traversable(self, occ, x: float, z: float, scale: float = 1.0, collisions: bool = True) -> np.ndarray:
         radius = occ.config.agent_radius * scale
-        t = occ.traversable(unknown_is_free=self.config.unknown_is_free, radius=radius).copy()
+        t = occ.traversable(unknown_is_free=self.config.unknown_is_free, radius=radius, collisions=collisions).copy()
         # The agent stands where it is: inflation next to a wall must not wall it in.
         r0, c0 = occ.to_cell(x, z)
         k = int(math.ceil(self.config.start_clear_radius / occ.resolution))
         rr, cc = np.ogrid[-k : k + 1, -k : k + 1]
         disc = rr ** 2 + cc ** 2 <= k * k
         rs, cs = int(r0) - k, int(c0) - k
-        occupied = occ.occupied()
+        occupied = occ.occupied(collisions)
         for dr, dc in zip(*np.nonzero(disc)):
             r, c = rs + dr, cs + dc
             if 0 <= r < t.shape[0] and 0 <= c < t.shape[1] and not occupied[r, c]:
@@ -113,7 +118,7 @@ class Navigator:
         return t
 
     def distance_field(self, occ, targets_xz: np.ndarray, x: float, z: float, margin: float = 1.5,
-                       scale: float = 1.0) -> DistanceField:
+                       scale: float = 1.0, collisions: bool = True) -> DistanceField:
         rr, cc = occ.to_cell(targets_xz[:, 0], targets_xz[:, 1])
         ar, ac = occ.to_cell(x, z)
         rows, cols = np.nonzero(occ.observed) if occ.observed.any() else (np.array([ar]), np.array([ac]))
@@ -122,7 +127,7 @@ class Navigator:
         r1 = min(occ.shape[0], max(int(rows.max()), int(ar), int(rr.max())) + m + 1)
         c0 = max(0, min(int(cols.min()), int(ac), int(cc.min())) - m)
         c1 = min(occ.shape[1], max(int(cols.max()), int(ac), int(cc.max())) + m + 1)
-        return DistanceField(self.traversable(occ, x, z, scale), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution,
+        return DistanceField(self.traversable(occ, x, z, scale, collisions), np.stack([rr, cc], 1), occ.x0, occ.z0, occ.resolution,
                              crop=(r0, r1, c0, c1))
 
     def step(self, occ, x: float, z: float, yaw: float, targets_xz: np.ndarray, target_key) -> Optional[DiscreteAction]:
@@ -151,10 +156,11 @@ class Navigator:
         if len(targets_xz) == 0:
             return
         targets = np.asarray(targets_xz, float).reshape(-1, 2)
-        for scale in self.inflation_scales():
-            self.field = field = self.distance_field(occ, targets, x, z, scale=scale)
+        for scale, collisions in self.fallbacks():
+            self.field = field = self.distance_field(occ, targets, x, z, scale=scale, collisions=collisions)
             if math.isfinite(field(x, z)):
                 break
+        self._collisions = collisions
         trav = field.traversable
 
         def forward(px, pz, heading, dist):
@@ -200,7 +206,7 @@ class Navigator:
         """False when a cell the remaining plan drives through has been seen occupied since planning."""
         if not self.plan:
             return True
-        occupied = occ.occupied()
+        occupied = occ.occupied(self._collisions)  # as the plan was made
         pts = np.array([[px, pz] for _, px, pz in self.plan])
         r, c = occ.to_cell(pts[:, 0], pts[:, 1])
         ok = occ.inside(r, c)
