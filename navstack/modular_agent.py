@@ -108,7 +108,7 @@ class ModularAgent(Agent):
         self.goal = goal
         self.goal_embedding = self.goal_encoder.encode(goal)
         self.value_map.reset()  # values are goal-specific
-        self.navigator.reset()
+        self.navigator.new_goal()
         self._last_move = None
         self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0)
         self.steps = 0
@@ -133,7 +133,6 @@ class ModularAgent(Agent):
         self.last_info = {"mode": self.search.mode, "target": self.search.target_desc, **self.search.debug}
         return action
 
-
     def _note_collision(self, x: float, z: float) -> None:
         if self._last_move is None:
             return
@@ -143,6 +142,8 @@ class ModularAgent(Agent):
             self.collisions += 1
             # the obstacle is where the body's front was about to be
             self.smap.occupancy.mark_blocked(x, z, pyaw, self.sim.agent_radius + 0.05, self.config.collision_half_width)
+            self.navigator.note_collision()
+            self.search.note_collision()
 
     # ------------------------------------------------------------------ what a robot node publishes
     def occupancy_grid(self):

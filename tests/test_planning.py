@@ -172,3 +172,17 @@ def test_turning_in_place_is_not_being_stuck():
     assert not gs._stuck(4.5, DiscreteAction.MOVE_FORWARD)  # progress resets the count
     # forward moves that get nowhere (a collision) are
     assert [gs._stuck(4.5, DiscreteAction.MOVE_FORWARD) for _ in range(4)] == [False, False, False, True]
+
+
+def test_plans_through_collision_cells_are_a_limited_last_resort():
+    occ = grid_with_room()
+    # the only door (x in [-2.6, -2]) gets a collision mark across it
+    occ.mark_blocked(-2.3, -0.7, 0.0, 0.3, 0.4)
+    nav = Navigator(NavigatorConfig(max_collision_overrides=1))
+    nav.new_goal()
+    assert nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is not None  # through the mark: allowed
+    assert nav._collisions is False
+    nav.note_collision()  # ... and it bumped again: the override is used up
+    assert nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is None
+    nav.new_goal()  # a new goal gets the overrides back
+    assert nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is not None

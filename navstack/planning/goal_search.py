@@ -5,9 +5,13 @@ Modes (`GoalSearch.mode`):
 - approach: a map instance matches the goal above `match_threshold`: drive to the free cells within
   [approach_min, approach_max] m of its points.
 - verify: at close range, face the instance and re-score it; STOP when the score stays above
-  `verify_threshold`, else blacklist it and recover.
+  `verify_threshold` and a fresh close-up crop of it in the current frame agrees (category goals),
+  else blacklist it and recover.
 - explore: no confident candidate: go to the frontier with the best value - cost (VLFM-style value
-  from the value map; `semantic_exploration=False` ranks by distance only).
+  from the value map, plus a room prior: how likely the goal category is in the room the frontier lies
+  in; `semantic_exploration=False` ranks by distance only).
+
+Thresholds were read off `benchmarks/calibrate_goals.py` on development houses (seeds < 1000).
 - recover (Meta-Explore): after a rejected candidate, pick the observed-but-unvisited place (frontier or
   object node of the TopoGraph) with the best value near the agent, instead of backtracking.
 - done: nothing left to explore and nothing matches: STOP cleanly (goal absent or unreachable).
@@ -42,6 +46,7 @@ class GoalSearchConfig:
     max_verify_turns: int = 3
     stuck_steps: int = 8  # no progress for this many forward steps (3 turns count as one) -> give up the target
     frontier_retries: int = 2  # when every frontier is blacklisted, forget the blacklist this many times
+    max_target_collisions: int = 4  # bumps on the way to one target before it is given up (or verified)
     reselect_every: int = 4  # re-rank frontiers every k steps (the ranking needs a distance field)
     min_instance_observations: int = 2
     close_look: bool = True  # verify category goals in a fresh close-up crop before STOP
@@ -76,6 +81,7 @@ class GoalSearch:
         self.progress = (math.inf, 0.0)
         self.frontier_retries_left = self.config.frontier_retries
         self._progress_target = np.full(2, np.inf)
+        self.target_collisions = 0
         self.target_desc = ""
         self.debug = {}
         self._frontier_memo = (None, 0)
@@ -250,6 +256,7 @@ class GoalSearch:
                 self.instance = cand.instance_id
                 self.mode = "approach"
                 self.progress = (math.inf, 0.0)
+                self.target_collisions = 0
                 self.navigator.reset()
             elif cand is None and self.mode == "approach":
                 self.mode, self.instance = "explore", None
@@ -261,7 +268,9 @@ class GoalSearch:
             else:
                 cells = self.approach_cells(iid, x, z)
                 action = self.navigator.step(self.smap.occupancy, x, z, yaw, cells, ("instance", iid, len(cells) // 20))
-                if action is None or self._stuck(self.navigator.distance_to_target(x, z), action):
+                bumped = self.target_collisions >= cfg.max_target_collisions
+                if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action):
+                    self.target_collisions = 0
                     if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance:
                         self.mode, self.verify_turns = "verify", 0
                     else:
@@ -301,15 +310,22 @@ class GoalSearch:
         if self.frontier_xz is None or np.hypot(*(np.asarray(f.target) - self._progress_target)) > 0.3:
             self.progress = (math.inf, 0.0)  # a new target: progress is measured afresh
             self._progress_target = np.asarray(f.target, float)
+            self.target_collisions = 0
         self.frontier_xz = f.target
         action = self.navigator.step(self.smap.occupancy, x, z, yaw, target, key)
-        if action is None or self._stuck(self.navigator.distance_to_target(x, z), action):
+        bumped = self.target_collisions >= cfg.max_target_collisions
+        if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action):
+            self.target_collisions = 0
             self.bad_frontiers.append(np.asarray(f.target, float))
             self.frontier_xz = None
             self._frontier_memo = (None, 0)
             self.progress = (math.inf, 0.0)
             return DiscreteAction.TURN_LEFT
         return action
+
+    def note_collision(self) -> None:
+        """The body bumped into something on the way to the current target."""
+        self.target_collisions += 1
 
     def _close_look_agrees(self, obs, iid: int) -> bool:
         """The goal category must also win in a close-up crop of the instance from this very frame: far

@@ -34,6 +34,9 @@ class NavigatorConfig:
     # makes look too narrow, a body already inside the margin), plan again with these fractions of it;
     # last, without the collision cells (a bump on a door frame's corner must not close the door for good).
     fallback_inflation: tuple = (0.6, 0.3)
+    # ... but a plan through collision cells that bumps again uses one of these (per goal): a real obstacle
+    # the camera cannot see must not trap the agent in a bump-replan loop.
+    max_collision_overrides: int = 3
 
 
 class DistanceField:
@@ -90,16 +93,30 @@ class Navigator:
         self.last_path: np.ndarray = np.zeros((0, 2))
         self.field: Optional[DistanceField] = None
         self._collisions = True  # whether the current plan respects the collision cells
+        self.overrides_left = self.config.max_collision_overrides
 
     def reset(self) -> None:
         self.plan, self.target_key, self._expect, self.field = [], None, None, None
         self.last_path = np.zeros((0, 2))
 
+    def new_goal(self) -> None:
+        self.reset()
+        self.overrides_left = self.config.max_collision_overrides
+
+    def note_collision(self) -> None:
+        """The body bumped into something: drop the plan; a plan that ignored collision cells used up one
+        override."""
+        if not self._collisions:
+            self.overrides_left -= 1
+        self.plan, self._expect = [], None
+
     def fallbacks(self):
         """(inflation scale, use collision cells) to try in turn until the target is reachable."""
         scales = (1.0, *self.config.fallback_inflation)
         out = [(s, True) for s in scales]
-        return out + [(scales[-1], False)] if self.config.fallback_inflation else out
+        if self.config.fallback_inflation and self.overrides_left > 0:
+            out.append((scales[-1], False))
+        return out
 
     def traversable(self, occ, x: float, z: float, scale: float = 1.0, collisions: bool = True) -> np.ndarray:
         radius = occ.config.agent_radius * scale
