@@ -197,6 +197,8 @@ class HouseRunner:
             "path_length": float(sum(r["path_length"] for r in results)),
             "steps": steps_total, "collisions": collisions,
             "called_stop": bool(results[-1]["called_stop"]),
+            # why the agent ended, when it says (the modular agent: stopped / done / explore ...)
+            "agent_mode": str((getattr(agent, "last_info", None) or {}).get("mode", "")) or None,
             "wall_time_s": round(wall, 4),
             "decision_ms_median": round(float(np.median(act_ms)), 3) if act_ms else None,
             "decision_ms_p90": round(float(np.percentile(act_ms, 90)), 3) if act_ms else None,
