@@ -38,6 +38,9 @@ class ModularConfig:
     keep_map_between_episodes: bool = False  # lifelong: `navstack eval --keep-map`
     keep_map_between_subtasks: bool = True  # False: no-memory ablation
     initial_spin: bool = True  # look around (12 turns) at the start of an episode
+    # A later GOAT subtask that finds nothing in the kept map and no frontier left starts over once with a
+    # fresh map (as no-memory would) instead of STOP: the old map was seen from far and may hide the goal.
+    refresh_when_exhausted: bool = True
     frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps
     # A forward step that moved less than this fraction of its length hit something the camera missed:
     # the cells just ahead are marked occupied for good (a collision map, as in SemExp-style agents).
@@ -84,6 +87,8 @@ class ModularAgent(Agent):
         self.steps = 0
         self._last_move = None  # (x, z, yaw) before a MOVE_FORWARD, to detect collisions
         self.collisions = 0
+        self.refreshes = 0
+        self._may_refresh = False
         self.latencies_ms = []
         self.last_info: dict = {}
 
@@ -98,11 +103,13 @@ class ModularAgent(Agent):
         if not self.config.keep_map_between_episodes:
             self._clear_memory()
         self._new_goal(goal, spin=self.config.initial_spin)
+        self._may_refresh = self.config.keep_map_between_episodes and self.config.refresh_when_exhausted
 
     def next_goal(self, goal: Goal) -> None:
         if not self.config.keep_map_between_subtasks:
             self._clear_memory()
         self._new_goal(goal, spin=not self.config.keep_map_between_subtasks and self.config.initial_spin)
+        self._may_refresh = self.config.keep_map_between_subtasks and self.config.refresh_when_exhausted
 
     def _new_goal(self, goal: Goal, spin: bool) -> None:
         self.goal = goal
@@ -127,6 +134,14 @@ class ModularAgent(Agent):
         self.topo.update_place(x, z, yaw, frame_emb, float(obs.stamp))
         self.topo.update_objects(self.smap.instance_map.confirmed(), list(stats.get("instance_ids") or []))
         action = self.search.step(obs, x, z, yaw)
+        if action == DiscreteAction.STOP and self.search.mode == "done" and self._may_refresh:
+            # nothing matched in the remembered map and nothing is left to explore: look afresh, once
+            self._may_refresh = False
+            self.refreshes += 1
+            self._clear_memory()
+            self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)))
+            self.navigator.new_goal()
+            action = DiscreteAction.TURN_LEFT
         self._last_move = (x, z, yaw) if action == DiscreteAction.MOVE_FORWARD else None
         self.steps += 1
         self.latencies_ms.append(1000 * (time.perf_counter() - t0))

@@ -52,6 +52,11 @@ def test_goal_matching_nothing_ends_cleanly_after_exploring(small_house):
     assert len(agent.topo.places()) >= 3
     for key in ("occupancy_grid", "instances", "planned_path"):  # what a robot node publishes
         assert getattr(agent, key)() is not None
+    # A next GOAT subtask that the kept, fully explored map cannot answer starts over once with a fresh map
+    # (spin + exploration) before it gives up, instead of stopping at once.
+    agent.next_goal(CategoryGoal("harp"))
+    steps2 = run(agent, backend, sim.max_episode_steps)
+    assert steps2 is not None and steps2 > 12 and agent.refreshes == 1 and agent.search.mode == "done"
 
 
 def test_memory_across_subtasks_and_no_memory_ablation(small_house):
