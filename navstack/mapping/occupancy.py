@@ -12,6 +12,9 @@ those ranges is rasterised in one `cv2.fillPoly`. Cells keep a clamped log-odds 
 hits count more than free passes, so an obstacle is not erased by a grazing view); a cell is
 occupied above `occupied_threshold`, free below `free_threshold`, unknown when never observed.
 
+Collision cells (`mark_blocked`): where the body bumped into something the camera missed; occupied for
+good, saved with the map, and left out only on request (`collisions=False`, the planner's last resort).
+
 Derived maps: `traversable()` (free and farther than the agent radius from occupied cells),
 `frontiers()` (clusters of free cells next to unknown cells, with centroid and size),
 `explored_area()` (m^2 of observed cells) and `regions()` (room-like segmentation of free space:
