@@ -86,6 +86,11 @@ class GoalSearch:
         self.debug = {}
         self._frontier_memo = (None, 0)
 
+    @property
+    def goal_category(self) -> Optional[str]:
+        """The goal's category: given (category goals, image goals' photo) or parsed from a description."""
+        return self.goal.category or self.goal.parsed.category
+
     # ------------------------------------------------------------------ candidates
     def accept(self, c) -> bool:
         """Whether a ranked candidate is confident enough to go to (thresholds in GoalSearchConfig).
@@ -100,7 +105,7 @@ class GoalSearch:
             # separates the photographed instance from same-category ones (>= 0.8: 80% of true instances,
             # 2% of others); ORB inliers on the map's small view crops do not, so they only re-rank.
             return c.parts.get("clip", 0.0) / w.w_image_clip >= cfg.image_cosine_threshold
-        goal_cat = self.goal.category or self.goal.parsed.category
+        goal_cat = self.goal_category
         if goal_cat is not None and c.category != goal_cat:
             return False  # the instance's most likely category must be the goal's
         if "category" in c.parts and math.exp(c.parts["category"] / w.w_category) < cfg.match_threshold:
@@ -193,7 +198,7 @@ class GoalSearch:
         """Per frontier, how likely the goal's category is in the room the frontier lies in, 0..1 relative to
         its likeliest room (0.5 where the map cannot tell the room yet): room priors for category goals."""
         out = np.zeros(len(frontiers))
-        goal_cat = self.goal.category or self.goal.parsed.category
+        goal_cat = self.goal_category
         cats = getattr(self.smap, "categories", [])
         if goal_cat is None or goal_cat not in cats:
             return out
@@ -331,7 +336,7 @@ class GoalSearch:
         """The goal category must also win in a close-up crop of the instance from this very frame: far
         views and over-merged instances are where false positives come from. Without a category (image
         goals) or when the instance is out of view the map's judgement stands."""
-        goal_cat = self.goal.category or self.goal.parsed.category
+        goal_cat = self.goal_category
         if not self.config.close_look or goal_cat is None or self.goal.kind == "image":
             return True
         look = self.smap.look_at(obs, iid)
