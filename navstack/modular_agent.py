@@ -114,11 +114,15 @@ class ModularAgent(Agent):
     def _new_goal(self, goal: Goal, spin: bool) -> None:
         self.goal = goal
         self.goal_embedding = self.goal_encoder.encode(goal)
+        self.steps = 0
+        self._start_search(spin)
+
+    def _start_search(self, spin: bool) -> None:
+        """Search for the current goal from scratch (the map is whatever memory holds now)."""
         self.value_map.reset()  # values are goal-specific
         self.navigator.new_goal()
         self._last_move = None
         self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0)
-        self.steps = 0
 
     # ------------------------------------------------------------------ step
     def act(self, obs: Observation) -> DiscreteAction:
@@ -139,8 +143,7 @@ class ModularAgent(Agent):
             self._may_refresh = False
             self.refreshes += 1
             self._clear_memory()
-            self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)))
-            self.navigator.new_goal()
+            self._start_search(spin=True)
             action = DiscreteAction.TURN_LEFT
         self._last_move = (x, z, yaw) if action == DiscreteAction.MOVE_FORWARD else None
         self.steps += 1

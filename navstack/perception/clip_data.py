@@ -23,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -330,8 +331,6 @@ def cache_path(cfg: CropSetConfig) -> Path:
 def render_crop_set(cfg: CropSetConfig, workers: int = 1, progress: bool = True) -> CropSet:
     """Render every house of `cfg` (in `workers` processes, each ray casting on one thread)."""
     from tqdm import tqdm
-
-    import time
 
     t0 = time.time()
     jobs = [(s, cfg) for s in cfg.seeds]
