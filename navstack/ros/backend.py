@@ -156,6 +156,9 @@ class RosBackend:
         self.min_stamp = -math.inf  # frames older than this are never returned (after a motion)
         self.limiter = cv.VelocityLimiter(config.limits, self.period)
         self.last_command: Tuple[float, float] = (0.0, 0.0)
+        # What was published, in order: cmd_vel has queue_size 1 (the newest command wins on a slow link), so
+        # a subscriber may miss some; this log is what the limits apply to.
+        self.command_log: Deque[Tuple[float, float, float]] = collections.deque(maxlen=2000)
         self._last_pub = -math.inf
         self._held: Optional[VelocityCommand] = None
         self._held_until = -math.inf
@@ -336,6 +339,7 @@ class RosBackend:
         self.cmd_pub.publish(cv.twist(v, w))
         self.last_command = (v, w)
         self._last_pub = time.monotonic()
+        self.command_log.append((self._last_pub, v, w))
 
     def send_velocity(self, linear: float, angular: float) -> bool:
         """Publish a limited Twist; refused (zero published instead) while sensors are stale."""

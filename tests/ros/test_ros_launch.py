@@ -133,9 +133,11 @@ def test_sim_launch_scripted_agent_drives_the_sim_robot_within_limits(sim_launch
         # Limits: the agent asks for 0.6 m/s and 1.5 rad/s; the bridge clamps speed and acceleration.
         assert v[:, 0].max() == pytest.approx(LIMITS["max_linear"]) and v[:, 0].min() >= 0.0
         assert np.abs(v[:, 1]).max() == pytest.approx(LIMITS["max_angular"])
-        dv = np.abs(np.diff(v, axis=0))
-        assert dv[:, 0].max() <= LIMITS["max_linear_accel"] / CONTROL_RATE + 1e-9
-        assert dv[:, 1].max() <= LIMITS["max_angular_accel"] / CONTROL_RATE + 1e-9
+        # Steps between received commands: cmd_vel's queue of one may drop a message on a loaded machine, so
+        # allow a skipped step now and then (unlimited, the first command alone would jump 0.6 m/s).
+        steps = np.abs(np.diff(v, axis=0)) / [LIMITS["max_linear_accel"] / CONTROL_RATE,
+                                              LIMITS["max_angular_accel"] / CONTROL_RATE]
+        assert steps.max() <= 2.0 + 1e-6 and np.mean(steps.max(axis=1) <= 1.0 + 1e-6) >= 0.9, steps.max(axis=0)
         assert tuple(v[-1]) == (0.0, 0.0)
         # Odometry moved as commanded: distance and heading change match the integrated commands.
         dt = np.diff(np.r_[tc, tc[-1] + 0.1])
