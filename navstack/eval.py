@@ -199,6 +199,9 @@ class HouseRunner:
             "called_stop": bool(results[-1]["called_stop"]),
             # why the agent ended, when it says (the modular agent: stopped / done / explore ...)
             "agent_mode": str((getattr(agent, "last_info", None) or {}).get("mode", "")) or None,
+            # and what it was looking at then (target, verification score, top candidates), for failure analysis
+            "agent_info": {k: v for k, v in (getattr(agent, "last_info", None) or {}).items()
+                           if k in ("target", "verify_score", "candidates", "frontiers")} or None,
             "wall_time_s": round(wall, 4),
             "decision_ms_median": round(float(np.median(act_ms)), 3) if act_ms else None,
             "decision_ms_p90": round(float(np.percentile(act_ms, 90)), 3) if act_ms else None,

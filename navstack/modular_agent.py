@@ -97,19 +97,20 @@ class ModularAgent(Agent):
         self.smap = self._SemanticMap(self.encoder, self._mapping_config)
         self.value_map.reset()
         self.topo.clear()
+        self.navigator.forget_bumps()
         self.search.rebind(self.smap)
 
     def reset(self, goal: Goal) -> None:
         if not self.config.keep_map_between_episodes:
             self._clear_memory()
-        self._new_goal(goal, spin=self.config.initial_spin)
         self._may_refresh = self.config.keep_map_between_episodes and self.config.refresh_when_exhausted
+        self._new_goal(goal, spin=self.config.initial_spin)
 
     def next_goal(self, goal: Goal) -> None:
         if not self.config.keep_map_between_subtasks:
             self._clear_memory()
-        self._new_goal(goal, spin=not self.config.keep_map_between_subtasks and self.config.initial_spin)
         self._may_refresh = self.config.keep_map_between_subtasks and self.config.refresh_when_exhausted
+        self._new_goal(goal, spin=not self.config.keep_map_between_subtasks and self.config.initial_spin)
 
     def _new_goal(self, goal: Goal, spin: bool) -> None:
         self.goal = goal
@@ -122,7 +123,9 @@ class ModularAgent(Agent):
         self.value_map.reset()  # values are goal-specific
         self.navigator.new_goal()
         self._last_move = None
-        self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0)
+        # The last-resort visits wait until the fresh-map restart (if one is still due) has been tried.
+        self.search.start(self.goal_embedding, spin_steps=int(round(360 / self.sim.turn_angle)) if spin else 0,
+                          last_resort=False if self._may_refresh else None)
 
     # ------------------------------------------------------------------ step
     def act(self, obs: Observation) -> DiscreteAction:
@@ -160,7 +163,7 @@ class ModularAgent(Agent):
             self.collisions += 1
             # the obstacle is where the body's front was about to be
             self.smap.occupancy.mark_blocked(x, z, pyaw, self.sim.agent_radius + 0.05, self.config.collision_half_width)
-            self.navigator.note_collision()
+            self.navigator.note_collision([(px, pz, pyaw), (x, z, pyaw)])
             self.search.note_collision()
 
     # ------------------------------------------------------------------ what a robot node publishes

@@ -186,3 +186,92 @@ def test_plans_through_collision_cells_are_a_limited_last_resort():
     assert nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is None
     nav.new_goal()  # a new goal gets the overrides back
     assert nav.step(occ, 0.0, 0.0, 0.0, np.array([[0.0, -2.0]]), "t") is not None
+
+
+def test_a_bumped_forward_step_is_never_planned_again_from_that_pose():
+    occ = grid_with_room()
+    nav = Navigator()
+    nav.new_goal()
+    target = np.array([[0.0, 1.5]])  # straight ahead along +z: yaw pi faces +z
+    first = nav.step(occ, 0.0, 0.0, math.pi, target, "t")
+    assert first == DiscreteAction.MOVE_FORWARD
+    # The body did not move: something the map does not show is in the way (e.g. grazing a wall edge).
+    nav.note_collision([(0.0, 0.0, math.pi)])
+    plan = [nav.step(occ, 0.0, 0.0, math.pi, target, "t")]
+    assert plan[0] in (DiscreteAction.TURN_LEFT, DiscreteAction.TURN_RIGHT)
+    # Elsewhere, or along another heading, forward steps are planned as before.
+    assert nav._bumped(0.0, 0.0, math.pi + math.radians(3)) and not nav._bumped(0.0, 0.0, math.pi + math.radians(30))
+    assert not nav._bumped(0.2, 0.0, math.pi)
+    nav.forget_bumps()
+    nav.reset()
+    assert nav.step(occ, 0.0, 0.0, math.pi, target, "t") == DiscreteAction.MOVE_FORWARD
+
+
+def test_frontiers_closed_off_by_collision_cells_are_retried_before_giving_up():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    # unknown beyond z < -2.5: frontiers there, reachable only through the door ...
+    r, _ = occ.to_cell(np.array([0.0]), np.array([-2.5]))
+    occ.observed[: int(r[0]), :] = False
+    occ.logodds[: int(r[0]), :] = 0.0
+    occ._cache.clear()
+    # ... which bumps have closed for good as far as the map knows
+    occ.mark_blocked(-2.3, -0.7, 0.0, 0.3, 0.4)
+    occ._cache.clear()
+    nav = Navigator(NavigatorConfig(max_collision_overrides=1))
+    nav.new_goal()
+    nav.overrides_left = 0  # the overrides of this goal are used up
+    smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
+    vm = ValueMap()
+    gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, frontier_retries=1), smap, vm, TopoGraph(), nav,
+                    None, 30.0)
+    gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+    gs.best_candidate = lambda: None  # nothing mapped matches
+    assert gs.choose_frontier(0.0, 0.0) is None and gs.unreachable_frontiers > 0
+    a = gs.step(None, 0.0, 0.0, 0.0)
+    assert gs.mode == "explore" and a != DiscreteAction.STOP, gs.debug
+    assert nav.overrides_left == 1 and gs.frontier_retries_left == 0
+
+
+class _Instances(dict):
+    """instance_map stand-in: id -> instance, `.instances` like InstanceMap's."""
+
+    @property
+    def instances(self):
+        return self
+
+
+def test_last_resort_visits_the_best_instance_that_fell_short_once_the_house_is_explored():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()  # fully observed: no frontier left
+    inst = SimpleNamespace(id=5, points=np.array([[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]]), centre=np.array([1.1, 0.4, 1.25]),
+                           observations=4)
+    smap = SimpleNamespace(occupancy=occ, categories=["chair", "sofa"], instance_map=_Instances({5: inst}))
+    # the instance's arg-max is sofa; P(chair) = 0.15 is below the approach threshold but not negligible
+    cand = SimpleNamespace(instance_id=5, category="sofa", score=1.0, parts={"category": math.log(0.15)})
+    enc = SimpleNamespace(config=SimpleNamespace(w_category=1.0, w_image_clip=1.0), match=lambda g, m: [cand])
+
+    def search(category, **kw):
+        nav = Navigator()
+        nav.new_goal()
+        gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, **kw), smap, ValueMap(), TopoGraph(), nav, enc,
+                        30.0)
+        gs.start(SimpleNamespace(kind="category", category=category, parsed=SimpleNamespace(category=None)), 0)
+        return gs
+
+    gs = search("chair")
+    assert gs.best_candidate() is None  # not accepted the normal way
+    a = gs.step(None, -1.0, 0.0, 0.0)
+    assert gs.mode == "approach" and gs.instance == 5 and gs.last_resort_active and a != DiscreteAction.STOP
+    # tried once only: after it, nothing is left and the search ends
+    gs.instance, gs.mode, gs.last_resort_active = None, "explore", False
+    assert gs.step(None, -1.0, 0.0, 0.0) == DiscreteAction.STOP and gs.mode == "done"
+    # a category the map does not know (open vocabulary) or the option off: no last resort
+    for gs in (search("piano"), search("chair", last_resort=False)):
+        assert gs.step(None, -1.0, 0.0, 0.0) == DiscreteAction.STOP and gs.mode == "done"

@@ -37,6 +37,11 @@ class NavigatorConfig:
     # ... but a plan through collision cells that bumps again uses one of these (per goal): a real obstacle
     # the camera cannot see must not trap the agent in a bump-replan loop.
     max_collision_overrides: int = 3
+    # Poses where a forward step hit something (no sliding: grazing a wall at a slight angle does not move
+    # at all): plans never repeat that step from within `bump_radius` m and `bump_angle_deg` of heading.
+    bump_radius: float = 0.06
+    bump_angle_deg: float = 10.0
+    max_bumps: int = 40
 
 
 class DistanceField:
@@ -94,6 +99,19 @@ class Navigator:
         self.field: Optional[DistanceField] = None
         self._collisions = True  # whether the current plan respects the collision cells
         self.overrides_left = self.config.max_collision_overrides
+        self.bumps: List[Tuple[float, float, float]] = []
+
+    def forget_bumps(self) -> None:
+        """The map was cleared: what was learnt about it goes too."""
+        self.bumps = []
+
+    def _bumped(self, x: float, z: float, heading: float) -> bool:
+        cfg = self.config
+        for bx, bz, byaw in self.bumps:
+            if abs(bx - x) <= cfg.bump_radius and abs(bz - z) <= cfg.bump_radius \
+                    and abs((heading - byaw + math.pi) % (2 * math.pi) - math.pi) <= math.radians(cfg.bump_angle_deg):
+                return True
+        return False
 
     def reset(self) -> None:
         self.plan, self.target_key, self._expect, self.field = [], None, None, None
@@ -103,9 +121,10 @@ class Navigator:
         self.reset()
         self.overrides_left = self.config.max_collision_overrides
 
-    def note_collision(self) -> None:
+    def note_collision(self, poses=()) -> None:
         """The body bumped into something: drop the plan; a plan that ignored collision cells used up one
-        override."""
+        override. `poses` [(x, z, yaw)]: where a forward step along yaw was blocked."""
+        self.bumps = (self.bumps + [tuple(map(float, p)) for p in poses])[-self.config.max_bumps:]
         if not self._collisions:
             self.overrides_left -= 1
         self.plan, self._expect = [], None
@@ -180,7 +199,11 @@ class Navigator:
         self._collisions = collisions
         trav = field.traversable
 
+        bumps = self.bumps
+
         def forward(px, pz, heading, dist):
+            if bumps and self._bumped(px, pz, heading):
+                return px, pz, True
             v = heading_vector(heading)
             ex, ez = px, pz
             n = max(1, int(math.ceil(dist / (occ.resolution / 2))))
