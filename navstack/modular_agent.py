@@ -38,6 +38,9 @@ class ModularConfig:
     keep_map_between_episodes: bool = False  # lifelong: `navstack eval --keep-map`
     keep_map_between_subtasks: bool = True  # False: no-memory ablation
     initial_spin: bool = True  # look around (12 turns) at the start of an episode
+    # ... and at every later GOAT subtask, map kept or not: turning costs no path length and refreshes the
+    # views of what is around before the kept map is trusted.
+    spin_each_subtask: bool = True
     # A later GOAT subtask that finds nothing in the kept map and no frontier left starts over once with a
     # fresh map (as no-memory would) instead of STOP: the old map was seen from far and may hide the goal.
     refresh_when_exhausted: bool = True
@@ -110,7 +113,8 @@ class ModularAgent(Agent):
         if not self.config.keep_map_between_subtasks:
             self._clear_memory()
         self._may_refresh = self.config.keep_map_between_subtasks and self.config.refresh_when_exhausted
-        self._new_goal(goal, spin=not self.config.keep_map_between_subtasks and self.config.initial_spin)
+        spin = self.config.initial_spin and (self.config.spin_each_subtask or not self.config.keep_map_between_subtasks)
+        self._new_goal(goal, spin=spin)
 
     def _new_goal(self, goal: Goal, spin: bool) -> None:
         self.goal = goal

@@ -22,6 +22,7 @@ Thresholds were read off `benchmarks/calibrate_goals.py` on development houses (
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass
 from typing import Optional, Set
@@ -50,6 +51,10 @@ class GoalSearchConfig:
     stuck_steps: int = 8  # no progress for this many forward steps (3 turns count as one) -> give up the target
     frontier_retries: int = 2  # when every frontier is blacklisted, forget the blacklist this many times
     max_target_collisions: int = 4  # bumps on the way to one target before it is given up (or verified)
+    # Exploring but going nowhere: the body stayed within `idle_radius` m for `idle_steps` steps (frontier
+    # targets flip-flopping, each bump or stall counted afresh for the new target): give the target up.
+    idle_steps: int = 30
+    idle_radius: float = 0.5
     reselect_every: int = 4  # re-rank frontiers every k steps (the ranking needs a distance field)
     min_instance_observations: int = 2
     # Verify category goals in a fresh close-up crop before STOP. Off: on development houses 100-119 it
@@ -100,6 +105,7 @@ class GoalSearch:
         self.debug = {}
         self._frontier_memo = (None, 0)
         self.unreachable_frontiers = 0
+        self._trail: collections.deque = collections.deque(maxlen=self.config.idle_steps)
 
     @property
     def goal_category(self) -> Optional[str]:
@@ -372,14 +378,24 @@ class GoalSearch:
         self.frontier_xz = f.target
         action = self.navigator.step(self.smap.occupancy, x, z, yaw, target, key)
         bumped = self.target_collisions >= cfg.max_target_collisions
-        if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action):
+        if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action) \
+                or self._idle(x, z):
             self.target_collisions = 0
+            self._trail.clear()
             self.bad_frontiers.append(np.asarray(f.target, float))
             self.frontier_xz = None
             self._frontier_memo = (None, 0)
             self.progress = (math.inf, 0.0)
             return DiscreteAction.TURN_LEFT
         return action
+
+    def _idle(self, x: float, z: float) -> bool:
+        """True when the last `idle_steps` exploration steps all stayed within `idle_radius` m of here."""
+        self._trail.append((x, z))
+        if len(self._trail) < self._trail.maxlen:
+            return False
+        t = np.asarray(self._trail)
+        return bool(np.max(np.hypot(t[:, 0] - x, t[:, 1] - z)) < self.config.idle_radius)
 
     def note_collision(self) -> None:
         """The body bumped into something on the way to the current target."""
