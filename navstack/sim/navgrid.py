@@ -87,6 +87,14 @@ class NavGrid:
         sizes = ndimage.sum_labels(navigable, labels, index=np.arange(1, n + 1))
         self.island = labels == (int(np.argmax(sizes)) + 1)  # the largest connected free area
         self.navigable = navigable
+        # The fast marching steps between 4-neighbours, but the body moves continuously and passes where two
+        # navigable cells touch only at a corner: open one cell of each such corner for geodesic fields, or a
+        # pocket the agent can walk into reads as unreachable (infinite distance to goal).
+        fmm = navigable.copy()
+        a, b, c, d = navigable[:-1, :-1], navigable[:-1, 1:], navigable[1:, :-1], navigable[1:, 1:]
+        fmm[:-1, 1:] |= a & d & ~b & ~c
+        fmm[:-1, :-1] |= b & c & ~a & ~d
+        self._fmm_navigable = fmm
         self._field_cache: dict = {}
 
     def _rows(self, z0, z1):
@@ -154,7 +162,7 @@ class NavGrid:
             field = np.full(self.spec.shape, np.inf)
         else:
             phi[r[on], c[on]] = -1
-            masked = np.ma.MaskedArray(phi, mask=~self.navigable)
+            masked = np.ma.MaskedArray(phi, mask=~self._fmm_navigable)
             d = skfmm.distance(masked, dx=self.spec.resolution)
             # The zero level lies half a cell outside the target cells; shift so targets read 0.
             field = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + self.spec.resolution / 2)

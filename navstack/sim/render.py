@@ -473,6 +473,9 @@ class Renderer:
             np.take(self._tc0, tri, out=tmp_c, mode="wrap")
             st += tmp_c
             stf = st.view(np.float32)
+            # Embree can report NaN barycentrics for a degenerate (zero-area) triangle of a furniture model:
+            # such a pixel reads texel 0 instead of an undefined int cast.
+            np.nan_to_num(stf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             ci, ri = ws["ci"], ws["ri"]
             ci[...] = stf[0::2]  # float -> int truncation; non-negative by construction, so = floor
             ri[...] = stf[1::2]
