@@ -56,12 +56,15 @@ def test_rotated_obstacle_and_bad_parameters():
         NavGrid((0, 0, 0.2, 0.2), [(0, 0, 0.2, 0.2)], [], agent_radius=0.18)
 
 
-def test_geodesic_passes_a_corner_where_the_body_can():
-    # Two rooms touching only at a corner: continuous motion passes diagonally (the body is a point here),
-    # so the geodesic must be finite, not the 4-neighbour fast marching's "unreachable".
+def test_rooms_touching_only_at_a_corner_do_not_connect():
+    # Motion and geodesic agree: the fast marching steps between 4-neighbours, so a straight move must not
+    # slip through two navigable cells that share only a corner (the agent would end in a pocket the
+    # metrics call unreachable).
     g = NavGrid((0, 0, 2, 2), [(0, 0, 1, 1), (1, 1, 2, 2)], [], agent_radius=0.0, resolution=0.05)
     r0, c0 = g.spec.to_cell(0.975, 0.975)
     r1, c1 = g.spec.to_cell(1.025, 1.025)
     assert g.navigable[r0, c0] and g.navigable[r1, c1] and not g.navigable[r0, c1] and not g.navigable[r1, c0]
-    d = g.geodesic_distance((0.5, 0.5), np.array([[1.5, 1.5]]))
-    assert math.isfinite(d) and math.hypot(1, 1) - 0.05 <= d <= math.hypot(1, 1) + 0.3
+    assert not math.isfinite(g.geodesic_distance((0.5, 0.5), np.array([[1.5, 1.5]])))
+    frac = g.segment_free((0.5, 0.5), (1.5, 1.5), step=0.01)
+    assert 0.4 < frac < 0.5  # stops before the corner
+    assert g.segment_free((0.2, 0.2), (0.8, 0.8), step=0.01) == 1.0  # diagonal moves inside a room are free

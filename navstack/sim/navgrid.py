@@ -87,14 +87,6 @@ class NavGrid:
         sizes = ndimage.sum_labels(navigable, labels, index=np.arange(1, n + 1))
         self.island = labels == (int(np.argmax(sizes)) + 1)  # the largest connected free area
         self.navigable = navigable
-        # The fast marching steps between 4-neighbours, but the body moves continuously and passes where two
-        # navigable cells touch only at a corner: open one cell of each such corner for geodesic fields, or a
-        # pocket the agent can walk into reads as unreachable (infinite distance to goal).
-        fmm = navigable.copy()
-        a, b, c, d = navigable[:-1, :-1], navigable[:-1, 1:], navigable[1:, :-1], navigable[1:, 1:]
-        fmm[:-1, 1:] |= a & d & ~b & ~c
-        fmm[:-1, :-1] |= b & c & ~a & ~d
-        self._fmm_navigable = fmm
         self._field_cache: dict = {}
 
     def _rows(self, z0, z1):
@@ -128,6 +120,15 @@ class NavGrid:
         t = np.linspace(0, 1, n + 1)
         pts = a + (b - a) * t[:, None]
         ok = self.is_navigable(pts[:, 0], pts[:, 1], island_only=False)
+        # Two navigable cells that touch only at a corner do not connect (the geodesic fast marching steps
+        # between 4-neighbours, and a body of radius r cannot squeeze through a point): a step between
+        # diagonal neighbours needs one of the two cells beside it free too.
+        r, c = self.spec.to_cell(pts[:, 0], pts[:, 1])
+        diag = np.flatnonzero((r[1:] != r[:-1]) & (c[1:] != c[:-1]))
+        if len(diag):
+            side1 = self.is_navigable(*self.spec.to_world(r[diag], c[diag + 1]), island_only=False)
+            side2 = self.is_navigable(*self.spec.to_world(r[diag + 1], c[diag]), island_only=False)
+            ok[diag[~(side1 | side2)] + 1] = False
         if ok.all():
             return 1.0
         first_bad = int(np.argmin(ok))
@@ -162,7 +163,7 @@ class NavGrid:
             field = np.full(self.spec.shape, np.inf)
         else:
             phi[r[on], c[on]] = -1
-            masked = np.ma.MaskedArray(phi, mask=~self._fmm_navigable)
+            masked = np.ma.MaskedArray(phi, mask=~self.navigable)
             d = skfmm.distance(masked, dx=self.spec.resolution)
             # The zero level lies half a cell outside the target cells; shift so targets read 0.
             field = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + self.spec.resolution / 2)
