@@ -275,3 +275,15 @@ def test_last_resort_visits_the_best_instance_that_fell_short_once_the_house_is_
     # a category the map does not know (open vocabulary) or the option off: no last resort
     for gs in (search("piano"), search("chair", last_resort=False)):
         assert gs.step(None, -1.0, 0.0, 0.0) == DiscreteAction.STOP and gs.mode == "done"
+
+
+def test_exploring_in_place_for_idle_steps_gives_the_target_up():
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    gs = GoalSearch(GoalSearchConfig(idle_steps=10, idle_radius=0.5), None, None, None, None, None, 30.0)
+    gs.start(None, 0)
+    # walking on: never idle
+    assert not any(gs._idle(0.25 * i, 0.0) for i in range(30))
+    # dithering within 0.3 m (targets flip-flopping, bumps): idle once the window is full
+    wiggle = [gs._idle(3.0 + 0.1 * (i % 3), 0.1 * (i % 2)) for i in range(10)]
+    assert wiggle[:-1] == [False] * 9 and wiggle[-1] is True
