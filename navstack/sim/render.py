@@ -473,8 +473,8 @@ class Renderer:
             np.take(self._tc0, tri, out=tmp_c, mode="wrap")
             st += tmp_c
             stf = st.view(np.float32)
-            # Embree can report NaN barycentrics for a degenerate (zero-area) triangle of a furniture model:
-            # such a pixel reads texel 0 instead of an undefined int cast.
+            # A NaN texel coordinate turned up in held-out runs (the models' texture coordinates are finite, so
+            # it comes from a hit's barycentrics): such a pixel reads texel 0 instead of an undefined int cast.
             np.nan_to_num(stf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             ci, ri = ws["ci"], ws["ri"]
             ci[...] = stf[0::2]  # float -> int truncation; non-negative by construction, so = floor
