@@ -305,16 +305,12 @@ class GoalSearch:
         if self.mode in ("explore", "recover", "approach") and not self.last_resort_active:
             cand = self.best_candidate()
             if cand is not None and cand.instance_id != self.instance:
-                self.instance = cand.instance_id
-                self.mode = "approach"
-                self.progress = (math.inf, 0.0)
-                self.target_collisions = 0
-                self.navigator.reset()
+                self._begin_approach(cand.instance_id)
             elif cand is None and self.mode == "approach":
                 self.mode, self.instance = "explore", None
         if self.mode == "approach":
             iid = self.instance
-            self.target_desc = f"instance {iid}"
+            self.target_desc = ("last resort: " if self.last_resort_active else "") + f"instance {iid}"
             if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance and self._in_approach_region(iid, x, z):
                 self.mode, self.verify_turns = "verify", 0
             else:
@@ -359,11 +355,7 @@ class GoalSearch:
             cand = self.last_resort_candidate()
             if cand is not None:
                 self.last_resort_active = True
-                self.instance, self.mode = cand.instance_id, "approach"
-                self.progress = (math.inf, 0.0)
-                self.target_collisions = 0
-                self.navigator.reset()
-                self.target_desc = f"last resort: instance {cand.instance_id}"
+                self._begin_approach(cand.instance_id)
                 return self.step(obs, x, z, yaw)
             self.mode = "done"
             self.target_desc = "nothing left to explore"
@@ -388,6 +380,12 @@ class GoalSearch:
             self.progress = (math.inf, 0.0)
             return DiscreteAction.TURN_LEFT
         return action
+
+    def _begin_approach(self, iid: int) -> None:
+        self.instance, self.mode = iid, "approach"
+        self.progress = (math.inf, 0.0)
+        self.target_collisions = 0
+        self.navigator.reset()
 
     def _idle(self, x: float, z: float) -> bool:
         """True when the last `idle_steps` exploration steps all stayed within `idle_radius` m of here."""
