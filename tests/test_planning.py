@@ -287,3 +287,29 @@ def test_exploring_in_place_for_idle_steps_gives_the_target_up():
     # dithering within 0.3 m (targets flip-flopping, bumps): idle once the window is full
     wiggle = [gs._idle(3.0 + 0.1 * (i % 3), 0.1 * (i % 2)) for i in range(10)]
     assert wiggle[:-1] == [False] * 9 and wiggle[-1] is True
+
+
+def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    inst = SimpleNamespace(id=5, points=np.array([[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]]), centre=np.array([1.1, 0.4, 1.25]),
+                           observations=4)
+    smap = SimpleNamespace(occupancy=occ, categories=["chair"], instance_map=_Instances({5: inst}))
+    cand = SimpleNamespace(instance_id=5, category="chair", score=1.0, parts={"category": 0.0})
+    nav = Navigator()
+    nav.new_goal()
+    # stalls and bumps never trigger here: only the going-nowhere check can end the approach
+    gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, stuck_steps=1000, max_target_collisions=1000,
+                                     idle_steps=10, idle_radius=0.5), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
+    gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+    gs.best_candidate = lambda: None if 5 in gs.blacklist else cand
+    modes = []
+    for i in range(10):  # the body dithers within 0.2 m of where it was: the planner's steps get it nowhere
+        gs.step(None, -1.0 + 0.1 * (i % 3), 0.0, 0.0)
+        modes.append(gs.mode)
+    assert modes[:9] == ["approach"] * 9, modes
+    assert modes[9] == "recover" and 5 in gs.blacklist and gs.instance is None
+

@@ -55,7 +55,7 @@ PREPROCESS_CFG: Dict = {
     "fill_color": 0,
 }
 DEFAULT_TRAIN_SEEDS = "0-299"
-DEFAULT_EVAL_SEEDS = "9000-9049"
+DEFAULT_EVAL_SEEDS = "9000-9029"
 
 
 @dataclass
@@ -63,17 +63,17 @@ class TrainConfig:
     seeds: List[int] = field(default_factory=lambda: list(range(300)))
     views_per_object: int = 6
     background_per_house: int = 6
-    epochs: float = 15.0
-    max_steps: Optional[int] = None  # stop early (tests)
+    epochs: float = 100.0
+    max_steps: Optional[int] = 9000  # the shipped model: 9000 steps (~23 epochs); None = all epochs
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.1
     warmup_steps: int = 200
-    threads: int = 1  # one torch thread: on a shared 2-core machine 2 threads stall on the busier core
+    threads: int = 2  # torch threads; use 1 when the other core is busy (2 threads then stall on it)
     workers: int = 2  # render processes
     seed: int = 0
     out: str = str(DEFAULT_WEIGHTS)
-    eval_seeds: List[int] = field(default_factory=lambda: list(range(9000, 9050)))
+    eval_seeds: List[int] = field(default_factory=lambda: list(range(9000, 9030)))
     cache: bool = True
     progress: bool = True
     model_name: str = DEFAULT_MODEL_NAME
@@ -415,8 +415,7 @@ def canonical_command(cfg: TrainConfig) -> str:
              f"--epochs {cfg.epochs:g}", f"--batch-size {cfg.batch_size}", f"--lr {cfg.lr:g}",
              f"--views-per-object {cfg.views_per_object}", f"--background-per-house {cfg.background_per_house}",
              f"--threads {cfg.threads}", f"--workers {cfg.workers}", f"--seed {cfg.seed}"]
-    if cfg.max_steps is not None:
-        parts.append(f"--max-steps {cfg.max_steps}")
+    parts.append(f"--max-steps {cfg.max_steps or 0}")
     if Path(cfg.out).expanduser().resolve() != DEFAULT_WEIGHTS.resolve():
         parts.append(f"--out {cfg.out}")
     return " ".join(parts)
@@ -483,20 +482,21 @@ def parse_seeds(text: str) -> List[int]:
 def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     """Add `clip` to a `navstack train` subparsers object; sets func=cmd_train_clip."""
     p = subparsers.add_parser(
-        "clip", help="train the embedded-world CLIP model (2-core CPU: ~45 min for the shipped weights)",
+        "clip", help="train the embedded-world CLIP model (2-core CPU: 46 min end to end for the shipped weights)",
         description="Render object crops in training houses and train navstack-clip-small with open_clip's ClipLoss. "
                     "Defaults reproduce assets/clip/navstack_clip.safetensors.")
     p.add_argument("--seeds", default=DEFAULT_TRAIN_SEEDS, help=f"training house seeds, all < 1000 (default {DEFAULT_TRAIN_SEEDS})")
     p.add_argument("--eval-seeds", default=DEFAULT_EVAL_SEEDS,
                    help=f"held-out houses evaluated at the end (default {DEFAULT_EVAL_SEEDS}; 'none' to skip)")
     p.add_argument("--epochs", type=float, default=TrainConfig.epochs)
-    p.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
+    p.add_argument("--max-steps", type=int, default=TrainConfig.max_steps,
+                   help=f"stop after this many steps (default {TrainConfig.max_steps}; 0 = all epochs)")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--views-per-object", type=int, default=TrainConfig.views_per_object)
     p.add_argument("--background-per-house", type=int, default=TrainConfig.background_per_house)
     p.add_argument("--threads", type=int, default=TrainConfig.threads,
-                   help="torch threads for training (default 1: as fast here, and robust to a busy second core)")
+                   help="torch threads for training (default 2; 1 when the other core is busy)")
     p.add_argument("--workers", type=int, default=TrainConfig.workers, help="processes rendering the crops")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="weights file (.safetensors); the JSON goes beside it")
@@ -508,7 +508,8 @@ def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
 
 def config_from_args(args) -> TrainConfig:
     eval_seeds = [] if str(args.eval_seeds).lower() in ("none", "") else parse_seeds(args.eval_seeds)
-    return TrainConfig(seeds=parse_seeds(args.seeds), eval_seeds=eval_seeds, epochs=args.epochs, max_steps=args.max_steps,
+    return TrainConfig(seeds=parse_seeds(args.seeds), eval_seeds=eval_seeds, epochs=args.epochs,
+                       max_steps=args.max_steps or None,
                        batch_size=args.batch_size, lr=args.lr, views_per_object=args.views_per_object,
                        background_per_house=args.background_per_house, threads=args.threads, workers=args.workers,
                        seed=args.seed, out=args.out, cache=not args.no_cache, progress=not args.quiet)

@@ -51,8 +51,8 @@ class GoalSearchConfig:
     stuck_steps: int = 8  # no progress for this many forward steps (3 turns count as one) -> give up the target
     frontier_retries: int = 2  # when every frontier is blacklisted, forget the blacklist this many times
     max_target_collisions: int = 4  # bumps on the way to one target before it is given up (or verified)
-    # Exploring but going nowhere: the body stayed within `idle_radius` m for `idle_steps` steps (frontier
-    # targets flip-flopping, each bump or stall counted afresh for the new target): give the target up.
+    # Exploring or approaching but going nowhere: the body stayed within `idle_radius` m for `idle_steps`
+    # steps (targets flip-flopping, each bump or stall counted afresh for the new target): give it up.
     idle_steps: int = 30
     idle_radius: float = 0.5
     reselect_every: int = 4  # re-rank frontiers every k steps (the ranking needs a distance field)
@@ -317,8 +317,10 @@ class GoalSearch:
                 cells = self.approach_cells(iid, x, z)
                 action = self.navigator.step(self.smap.occupancy, x, z, yaw, cells, ("instance", iid, len(cells) // 20))
                 bumped = self.target_collisions >= cfg.max_target_collisions
-                if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action):
+                if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action) \
+                        or self._idle(x, z):
                     self.target_collisions = 0
+                    self._trail.clear()
                     if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance:
                         self.mode, self.verify_turns = "verify", 0
                     else:
@@ -388,7 +390,8 @@ class GoalSearch:
         self.navigator.reset()
 
     def _idle(self, x: float, z: float) -> bool:
-        """True when the last `idle_steps` exploration steps all stayed within `idle_radius` m of here."""
+        """True when the last `idle_steps` exploring or approaching steps all stayed within `idle_radius` m
+        of here. The trail is not cleared when the target changes: flip-flopping targets are the case."""
         self._trail.append((x, z))
         if len(self._trail) < self._trail.maxlen:
             return False
