@@ -245,3 +245,18 @@ def test_train_clip_command_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="must be < 1000"):
         args = parser.parse_args(["train", "clip", "--seeds", "9000", "--out", str(out)])
         args.func(args)
+
+
+def test_train_clip_defaults_are_the_shipped_run_and_the_recorded_command_round_trips():
+    from navstack.cli import build_parser
+    from navstack.perception.clip_train import canonical_command, config_from_args
+
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["train", "clip"]))
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "assets/clip/navstack_clip.json").read_text())
+    assert canonical_command(cfg) == shipped["training"]["command"]
+    # --max-steps 0 trains all epochs, and the recorded command says so
+    cfg0 = config_from_args(parser.parse_args(["train", "clip", "--max-steps", "0", "--epochs", "2"]))
+    assert cfg0.max_steps is None and "--max-steps 0" in canonical_command(cfg0)
+    again = config_from_args(parser.parse_args(canonical_command(cfg0).split()[1:]))
+    assert again.max_steps is None and again.epochs == 2
