@@ -44,6 +44,15 @@ class ModularConfig:
     # A later GOAT subtask that finds nothing in the kept map and no frontier left starts over once with a
     # fresh map (as no-memory would) instead of STOP: the old map was seen from far and may hide the goal.
     refresh_when_exhausted: bool = True
+    # With a kept map (GOAT subtasks, --keep-map episodes), what the instances fused before counts this
+    # much against what is seen from now on: the memory still says where to go, and the views on the way
+    # there decide the STOP. Kept-map GOAT losses were STOPs at remembered instances judged from far
+    # views. 1 = no discount.
+    remembered_evidence_weight: float = 0.1
+    # Past this fraction of the step budget (SimConfig.max_episode_steps) while still exploring, visit the
+    # best instances that fell short of the thresholds (the last resort) instead of exploring on: third-
+    # session textnav failures ran out of steps exploring after passing the goal. 1 = only when explored.
+    hurry_after: float = 0.6
     frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps
     # A forward step that moved less than this fraction of its length hit something the camera missed:
     # the cells just ahead are marked occupied for good (a collision map, as in SemExp-style agents).
@@ -71,6 +80,10 @@ class ModularAgent(Agent):
 
         self.sim = sim
         self.config = cfg = config or ModularConfig()
+        if not (0 < cfg.remembered_evidence_weight <= 1):
+            raise ValueError(f"remembered_evidence_weight must be in (0, 1], got {cfg.remembered_evidence_weight}")
+        if not (0 < cfg.hurry_after <= 1):
+            raise ValueError(f"hurry_after must be a fraction of the step budget in (0, 1], got {cfg.hurry_after}")
         self.encoder = encoder if encoder is not None else load_encoder()
         mcfg = load_mapping_config(cfg.mapping, mode=cfg.mapping_mode)
         mcfg.occupancy.agent_radius = sim.agent_radius
@@ -103,15 +116,23 @@ class ModularAgent(Agent):
         self.navigator.forget_bumps()
         self.search.rebind(self.smap)
 
+    def _discount_memory(self) -> None:
+        if self.config.remembered_evidence_weight < 1:
+            self.smap.discount_evidence(self.config.remembered_evidence_weight)
+
     def reset(self, goal: Goal) -> None:
         if not self.config.keep_map_between_episodes:
             self._clear_memory()
+        else:
+            self._discount_memory()
         self._may_refresh = self.config.keep_map_between_episodes and self.config.refresh_when_exhausted
         self._new_goal(goal, spin=self.config.initial_spin)
 
     def next_goal(self, goal: Goal) -> None:
         if not self.config.keep_map_between_subtasks:
             self._clear_memory()
+        else:
+            self._discount_memory()
         self._may_refresh = self.config.keep_map_between_subtasks and self.config.refresh_when_exhausted
         spin = self.config.initial_spin and (self.config.spin_each_subtask or not self.config.keep_map_between_subtasks)
         self._new_goal(goal, spin=spin)
@@ -144,6 +165,8 @@ class ModularAgent(Agent):
             self.value_map.update(self.smap.occupancy, obs, sim)
         self.topo.update_place(x, z, yaw, frame_emb, float(obs.stamp))
         self.topo.update_objects(self.smap.instance_map.confirmed(), list(stats.get("instance_ids") or []))
+        if self.steps >= self.config.hurry_after * self.sim.max_episode_steps:
+            self.search.hurry()
         action = self.search.step(obs, x, z, yaw)
         if action == DiscreteAction.STOP and self.search.mode == "done" and self._may_refresh:
             # nothing matched in the remembered map and nothing is left to explore: look afresh, once

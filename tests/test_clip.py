@@ -260,3 +260,20 @@ def test_train_clip_defaults_are_the_shipped_run_and_the_recorded_command_round_
     assert cfg0.max_steps is None and "--max-steps 0" in canonical_command(cfg0)
     again = config_from_args(parser.parse_args(canonical_command(cfg0).split()[1:]))
     assert again.max_steps is None and again.epochs == 2
+    # the auxiliary category loss weight is part of the recipe
+    cfg1 = config_from_args(parser.parse_args(["train", "clip", "--category-loss", "0"]))
+    assert cfg1.category_loss == 0 and "--category-loss 0" in canonical_command(cfg1)
+    assert config_from_args(parser.parse_args(canonical_command(cfg1).split()[1:])).category_loss == 0
+    with pytest.raises(ValueError, match="category loss"):
+        config_from_args(parser.parse_args(["train", "clip", "--category-loss", "-1"])).validate()
+
+
+def test_zero_shot_labels_of_object_and_background_crops():
+    from navstack.perception.clip_train import zero_shot_labels
+
+    rows = [{"kind": "object", "category": "sofa"}, {"kind": "wall", "category": ""},
+            {"kind": "floor", "category": ""}, {"kind": "object", "category": "chair"}]
+    labels, idx = zero_shot_labels(rows)
+    assert [labels[i] for i in idx] == ["sofa", "wall", "floor", "chair"]
+    with pytest.raises(ValueError, match="unicorn"):
+        zero_shot_labels([{"kind": "object", "category": "unicorn"}])

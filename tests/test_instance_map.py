@@ -166,6 +166,25 @@ def test_association_and_new_instances():
     assert m3.integrate([_det(half, e1)]) == [1]
 
 
+def test_discounted_memory_keeps_its_verdict_until_fresh_views_outweigh_it():
+    m = InstanceMap(InstanceMapConfig(merge_every=0), num_categories=2)
+    a = _box([0, 0, 0], [0.5, 0.8, 0.5])
+    sofa, bed = np.array([0.8, 0.2], np.float32), np.array([0.1, 0.9], np.float32)
+    for _ in range(4):  # remembered: far views said "sofa"
+        m.integrate([Detection(a, 0.5, category_probs=sofa)])
+    before = m[1].category_probs.copy()
+    m.discount_evidence(0.1)
+    assert np.allclose(m[1].category_probs, before)  # what the map says is unchanged ...
+    m.integrate([Detection(a, 0.5, category_probs=bed)])  # ... until one fresh view says "bed"
+    assert np.argmax(m[1].category_probs) == 1
+    undiscounted = InstanceMap(InstanceMapConfig(merge_every=0), num_categories=2)
+    for probs in [sofa] * 4 + [bed]:
+        undiscounted.integrate([Detection(a, 0.5, category_probs=probs)])
+    assert np.argmax(undiscounted[1].category_probs) == 0  # without the discount the old views win
+    with pytest.raises(ValueError, match="discount"):
+        m.discount_evidence(0)
+
+
 def test_duplicates_merge_and_caps():
     m = InstanceMap(InstanceMapConfig(merge_every=0, max_points=200, max_instances=3, min_observations=1))
     a = _box([0, 0, 0], [0.6, 0.6, 0.6])

@@ -71,8 +71,14 @@ def test_memory_across_subtasks_and_no_memory_ablation(small_house):
         run(agent, backend, 20)
         seen = agent.smap.frames
         assert seen == 20
+        weights = [i.category_weight for i in agent.smap.instance_map.instances.values()]
         agent.next_goal(CategoryGoal("harp"))
         assert (agent.smap.frames == seen) == keeps
+        if keeps:  # the kept instances' evidence is discounted: fresh views decide the next STOP
+            w = agent.config.remembered_evidence_weight
+            assert w < 1 and weights
+            assert np.allclose([i.category_weight for i in agent.smap.instance_map.instances.values()],
+                               np.array(weights) * w)
 
 
 def test_bad_goals_are_rejected_clearly():
@@ -84,3 +90,27 @@ def test_bad_goals_are_rejected_clearly():
         agent.reset(TextGoal("chair " * 3000))  # 18 kB of text
     with pytest.raises(ValueError):
         agent.reset(ImageGoal(np.zeros((4, 4), np.float64)))
+
+
+def test_hurry_visits_near_misses_before_the_step_budget_runs_out(small_house):
+    from navstack.modular_agent import ModularAgent, ModularConfig
+    from navstack.sim.backend import EmbeddedBackend
+
+    sim = SimConfig(width=160, height=120, max_episode_steps=80)
+    backend = EmbeddedBackend(small_house, sim)
+    start(backend, 2)
+    # nothing is ever accepted (threshold > 1), anything is plausible as a last resort
+    cfg = ModularConfig(hurry_after=0.5, search={"match_threshold": 1.01, "last_resort_min_p": 0.0})
+    agent = ModularAgent(sim, cfg)
+    agent.reset(CategoryGoal("chair"))
+    hurried = []
+    for step in range(sim.max_episode_steps):
+        a = agent.act(backend.observe())
+        hurried.append(agent.search.last_resort_active or bool(agent.search.last_resort_tried))
+        if a == DiscreteAction.STOP:
+            break
+        backend.act(a)
+    assert not any(hurried[:40]), "no last resort while the budget lasts and the house is not explored"
+    assert any(hurried[40:]), "past half the budget the agent visits its best near-miss"
+    with pytest.raises(ValueError, match="hurry_after"):
+        ModularAgent(sim, ModularConfig(hurry_after=0))

@@ -268,6 +268,19 @@ class InstanceMap:
     def clear(self) -> None:
         self.instances.clear()
 
+    def discount_evidence(self, factor: float) -> None:
+        """Scale every instance's fused evidence (feature, category and room sums with their weights) by
+        `factor` in (0, 1]: what the map says now is unchanged, but what is observed from here on outweighs
+        it (a remembered instance is judged by fresh views once it is seen again)."""
+        if not (0 < factor <= 1):
+            raise ValueError(f"evidence discount factor must be in (0, 1], got {factor}")
+        for inst in self.instances.values():
+            for name in ("feature", "category", "room"):
+                total = getattr(inst, f"{name}_sum")
+                if total is not None:
+                    setattr(inst, f"{name}_sum", (total * factor).astype(total.dtype))
+                    setattr(inst, f"{name}_weight", getattr(inst, f"{name}_weight") * factor)
+
     def _boxes(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         ids = np.fromiter(self.instances.keys(), np.int64, len(self.instances))
         if len(ids) == 0:

@@ -420,6 +420,11 @@ class SemanticMap:
         self.instance_map.clear()
         self._room_cache = None
 
+    def discount_evidence(self, factor: float) -> None:
+        """Let fresh observations outweigh what the instances remember (see InstanceMap.discount_evidence)."""
+        self.instance_map.discount_evidence(factor)
+        self._room_cache = None
+
     # ------------------------------------------------------------------ misc
     def category_of(self, instance_id: int) -> Tuple[str, float]:
         p = self.object_probs(instance_id)

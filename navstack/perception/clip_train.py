@@ -69,6 +69,10 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.1
     warmup_steps: int = 200
+    # Weight of the auxiliary zero-shot loss: each crop's image embedding against one random prompt per
+    # label (the categories plus wall/floor/ceiling), cross-entropy at the model's logit scale. It trains
+    # exactly what the map's classifier does with the text tower; ClipLoss still carries the attributes.
+    category_loss: float = 0.5
     threads: int = 2  # torch threads; use 1 when the other core is busy (2 threads then stall on it)
     workers: int = 2  # render processes
     seed: int = 0
@@ -91,6 +95,8 @@ class TrainConfig:
         if self.epochs <= 0 or self.batch_size < 2 or self.threads < 1 or self.workers < 1:
             raise ValueError(f"need epochs > 0, batch_size >= 2, threads >= 1, workers >= 1 (got {self.epochs}, "
                              f"{self.batch_size}, {self.threads}, {self.workers})")
+        if not (self.category_loss >= 0 and math.isfinite(self.category_loss)):
+            raise ValueError(f"category loss weight must be a finite number >= 0, got {self.category_loss}")
         if not str(self.out).endswith(".safetensors"):
             raise ValueError(f"output must be a .safetensors file, got {self.out}")
         return self
@@ -264,6 +270,23 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
 # ----------------------------------------------------------------------------------------------
 
 
+def zero_shot_labels(rows: Sequence[Dict[str, object]]):
+    """(labels, index per crop) for the auxiliary category loss: the catalogue's categories, then the
+    background kinds; an object crop is labelled with its category, a background crop with its kind."""
+    from navstack.perception.clip_data import BACKGROUND_KINDS
+    from navstack.sim.catalog import CATEGORIES
+
+    labels = list(CATEGORIES) + list(BACKGROUND_KINDS)
+    index = {c: i for i, c in enumerate(labels)}
+    out = np.empty(len(rows), np.int64)
+    for i, r in enumerate(rows):
+        name = str(r["category"]) if r["kind"] == "object" else str(r["kind"])
+        if name not in index:
+            raise ValueError(f"crop {i} has label {name!r}, which is neither a catalogue category nor {BACKGROUND_KINDS}")
+        out[i] = index[name]
+    return labels, out
+
+
 def train(cfg: TrainConfig) -> Dict:
     """Render/load data, train, write weights + JSON atomically, evaluate; returns the JSON document."""
     import open_clip
@@ -271,6 +294,7 @@ def train(cfg: TrainConfig) -> Dict:
     from tqdm import tqdm
 
     from navstack.perception.clip_data import CropSetConfig, load_crop_set, training_caption
+    from navstack.perception.clip_encoder import category_prompts
 
     cfg.validate()
     t_start = time.time()
@@ -323,6 +347,9 @@ def train(cfg: TrainConfig) -> Dict:
                 token_cache[t] = row
         return torch.stack([token_cache[t] for t in texts])
 
+    class_labels, label_of = zero_shot_labels(rows)
+    class_prompts = [category_prompts(c) for c in class_labels]
+
     losses: List[float] = []
     order = rng.permutation(len(ds))
     pos = 0
@@ -339,6 +366,11 @@ def train(cfg: TrainConfig) -> Dict:
             g["lr"] = lr_at(step)
         outp = model(x, t)
         loss = loss_fn(outp["image_features"], outp["text_features"], outp["logit_scale"])
+        if cfg.category_loss > 0:
+            prompts = [str(rng.choice(p)) for p in class_prompts]  # one random prompt per label and step
+            cls_txt = model.encode_text(tokens(prompts), normalize=True)
+            logits = outp["logit_scale"] * outp["image_features"] @ cls_txt.T
+            loss = loss + cfg.category_loss * torch.nn.functional.cross_entropy(logits, torch.from_numpy(label_of[batch]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -369,7 +401,9 @@ def train(cfg: TrainConfig) -> Dict:
             "eval_seeds": _seed_text(cfg.eval_seeds),
             "epochs": cfg.epochs, "steps": total, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "weight_decay": cfg.weight_decay, "warmup_steps": warm, "seed": cfg.seed, "threads": cfg.threads,
-            "loss": "open_clip.ClipLoss", "optimizer": "AdamW(betas=(0.9, 0.98), eps=1e-6), cosine schedule",
+            "loss": "open_clip.ClipLoss" + (f" + {cfg.category_loss} x cross-entropy of each crop against one random "
+                                             "prompt per label (categories, wall, floor, ceiling)" if cfg.category_loss > 0 else ""),
+            "category_loss": cfg.category_loss, "optimizer": "AdamW(betas=(0.9, 0.98), eps=1e-6), cosine schedule",
             "augmentation": "random resized crop 0.75-1 (aspect +-15%), h-flip, 20% low-res blur, brightness 0.8-1.2, "
                             "contrast 0.85-1.15; no hue/saturation jitter",
             "data": {"houses": len(cfg.seeds), "views_per_object": cfg.views_per_object,
@@ -413,6 +447,7 @@ def canonical_command(cfg: TrainConfig) -> str:
     parts = ["navstack train clip", f"--seeds {_seed_text(cfg.seeds)}",
              f"--eval-seeds {_seed_text(cfg.eval_seeds) if cfg.eval_seeds else 'none'}",
              f"--epochs {cfg.epochs:g}", f"--batch-size {cfg.batch_size}", f"--lr {cfg.lr:g}",
+             f"--category-loss {cfg.category_loss:g}",
              f"--views-per-object {cfg.views_per_object}", f"--background-per-house {cfg.background_per_house}",
              f"--threads {cfg.threads}", f"--workers {cfg.workers}", f"--seed {cfg.seed}"]
     parts.append(f"--max-steps {cfg.max_steps or 0}")
@@ -482,7 +517,7 @@ def parse_seeds(text: str) -> List[int]:
 def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     """Add `clip` to a `navstack train` subparsers object; sets func=cmd_train_clip."""
     p = subparsers.add_parser(
-        "clip", help="train the embedded-world CLIP model (2-core CPU: 46 min end to end for the shipped weights)",
+        "clip", help="train the embedded-world CLIP model (2-core CPU: 47 min end to end for the shipped weights)",
         description="Render object crops in training houses and train navstack-clip-small with open_clip's ClipLoss. "
                     "Defaults reproduce assets/clip/navstack_clip.safetensors.")
     p.add_argument("--seeds", default=DEFAULT_TRAIN_SEEDS, help=f"training house seeds, all < 1000 (default {DEFAULT_TRAIN_SEEDS})")
@@ -495,6 +530,8 @@ def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--views-per-object", type=int, default=TrainConfig.views_per_object)
     p.add_argument("--background-per-house", type=int, default=TrainConfig.background_per_house)
+    p.add_argument("--category-loss", type=float, default=TrainConfig.category_loss,
+                   help=f"weight of the auxiliary zero-shot category loss beside ClipLoss (default {TrainConfig.category_loss}; 0 = ClipLoss only)")
     p.add_argument("--threads", type=int, default=TrainConfig.threads,
                    help="torch threads for training (default 2; 1 when the other core is busy)")
     p.add_argument("--workers", type=int, default=TrainConfig.workers, help="processes rendering the crops")
@@ -510,7 +547,7 @@ def config_from_args(args) -> TrainConfig:
     eval_seeds = [] if str(args.eval_seeds).lower() in ("none", "") else parse_seeds(args.eval_seeds)
     return TrainConfig(seeds=parse_seeds(args.seeds), eval_seeds=eval_seeds, epochs=args.epochs,
                        max_steps=args.max_steps or None,
-                       batch_size=args.batch_size, lr=args.lr, views_per_object=args.views_per_object,
+                       batch_size=args.batch_size, lr=args.lr, category_loss=args.category_loss, views_per_object=args.views_per_object,
                        background_per_house=args.background_per_house, threads=args.threads, workers=args.workers,
                        seed=args.seed, out=args.out, cache=not args.no_cache, progress=not args.quiet)
 

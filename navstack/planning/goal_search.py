@@ -17,6 +17,7 @@ Thresholds were read off `benchmarks/calibrate_goals.py` on development houses (
 - last resort: nothing left to explore and nothing was accepted: the goal may still be one of the
   instances that fell short (a rejected close look, a category probability under the threshold). Visit
   the best of them, each once, and STOP there if the goal is still at least `last_resort_min_p` likely.
+  The agent also calls it early (`hurry`) when most of its step budget is spent exploring.
 - done: nothing left to explore and nothing matches: STOP cleanly (goal absent or unreachable).
 """
 
@@ -159,6 +160,19 @@ class GoalSearch:
                 self.last_resort_tried.add(c.instance_id)
                 return c
         return None
+
+    def hurry(self) -> bool:
+        """The step budget is running out while exploring: visit the best instance that fell short now (the
+        last resort, before the house is explored) rather than run out of steps. True if one was chosen."""
+        if self.mode not in ("explore", "recover") or self.last_resort_active or not self.config.last_resort:
+            return False
+        self.last_resort_allowed = True  # a fresh-map restart would not finish in the steps left either
+        cand = self.last_resort_candidate()
+        if cand is None:
+            return False
+        self.last_resort_active = True
+        self._begin_approach(cand.instance_id)
+        return True
 
     def _plausible(self, c) -> bool:
         """The relaxed test of the last resort (see `last_resort_min_p`, `last_resort_min_cosine`)."""
