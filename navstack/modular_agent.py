@@ -50,7 +50,7 @@ class ModularConfig:
     # views. 1 = no discount.
     remembered_evidence_weight: float = 0.1
     # Past this fraction of the step budget (SimConfig.max_episode_steps) while still exploring, visit the
-    # best instances that fell short of the thresholds (the last resort) instead of exploring on: third-
+    # best instances that fell short of the thresholds (the last resort) instead of exploring on: fourth-
     # session textnav failures ran out of steps exploring after passing the goal. 1 = only when explored.
     hurry_after: float = 0.6
     frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps

@@ -83,6 +83,8 @@ def navigate(seed: int, goal, agent_name: str = "modular", start_xz=None, start_
     from navstack.tasks.views import VisibilityOracle
 
     sim = load_sim_config(sim_config)
+    if max_steps:  # the agent paces its search by the budget (ModularConfig.hurry_after)
+        sim.max_episode_steps = int(max_steps)
     house = generate_house(seed, HouseConfig(agent_radius=sim.agent_radius))
     backend = EmbeddedBackend(house, sim)
     rng = np.random.default_rng(seed)

@@ -383,6 +383,8 @@ def main(argv=None) -> int:
     try:
         config = config_from_params(rospy)
         sim = load_sim_config(config.sim_config)
+        # the agent paces its search by its step budget (ModularConfig.hurry_after): the robot's, or none
+        sim.max_episode_steps = config.max_steps or 10**9
         name = rospy.get_param("~agent", "") or config.agent
         agent = build_agent(name, sim, int(rospy.get_param("~seed", 0)))
     except (ValueError, FileNotFoundError) as e:
