@@ -114,3 +114,37 @@ def test_hurry_visits_near_misses_before_the_step_budget_runs_out(small_house):
     assert any(hurried[40:]), "past half the budget the agent visits its best near-miss"
     with pytest.raises(ValueError, match="hurry_after"):
         ModularAgent(sim, ModularConfig(hurry_after=0))
+
+
+def test_stop_needs_the_instance_in_view_when_required(small_house):
+    """require_visible_at_stop: facing a remembered instance that is not observed in this frame gives the
+    stand point up (approach elsewhere) instead of STOP; the approach then avoids that stand point."""
+    from navstack.modular_agent import ModularAgent, ModularConfig
+    from navstack.sim.backend import EmbeddedBackend
+
+    sim = SimConfig(width=160, height=120)
+    backend = EmbeddedBackend(small_house, sim)
+    start(backend, 1)
+    agent = ModularAgent(sim, ModularConfig(search={"require_visible_at_stop": True}))
+    agent.reset(CategoryGoal("piano"))
+    obs = None
+    for _ in range(14):
+        obs = backend.observe()
+        backend.act(agent.act(obs))
+    obs = backend.observe()
+    agent.act(obs)
+    x, z, yaw = float(obs.pose.position[0]), float(obs.pose.position[2]), float(obs.pose.yaw)
+    search, imap = agent.search, agent.smap.instance_map
+    iid = next(i for i in imap.instances if len(search.approach_cells(i, x, z)) > 10)
+    imap[iid].last_frame = imap.frame - 5  # not observed in the current frame
+    search.instance, search.mode, search.verify_turns = iid, "verify", search.config.max_verify_turns
+    assert search._verify(obs, x, z, yaw) == DiscreteAction.TURN_LEFT
+    assert search.mode == "approach" and search.unseen_stands[iid] == [(x, z)]
+    assert search._at_unseen_stand(iid, x + 0.1, z) and not search._at_unseen_stand(iid, x + 2.0, z)
+    cells = search.approach_cells(iid, x, z)
+    assert len(cells) == 0 or np.min(np.hypot(cells[:, 0] - x, cells[:, 1] - z)) > search.config.unseen_stand_radius
+    # after max_unseen_stands such stand points the instance is given up
+    for k in range(search.config.max_unseen_stands - 1):
+        search.instance, search.mode = iid, "verify"
+        search._verify(obs, x + 3.0 * (k + 1), z, yaw)
+    assert iid in search.blacklist and search.mode == "recover"
