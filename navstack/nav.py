@@ -96,7 +96,7 @@ def navigate(seed: int, goal, agent_name: str = "modular", start_xz=None, start_
     agent.reset(goal)
     frames: List[np.ndarray] = []
     steps, stopped = 0, False
-    limit = max_steps or sim.max_episode_steps
+    limit = sim.max_episode_steps
     bar = tqdm(total=limit, desc=f"nav {describe_goal(goal)[:40]}", unit="step", disable=not progress)
     for steps in range(1, limit + 1):
         obs = backend.observe()

@@ -177,6 +177,10 @@ class GoalSearch:
         if self.mode not in ("explore", "recover") or self.last_resort_active or not self.config.last_resort:
             return False
         self.last_resort_allowed = True  # a fresh-map restart would not finish in the steps left either
+        return self._begin_last_resort()
+
+    def _begin_last_resort(self) -> bool:
+        """Approach the next last-resort candidate, if there is one."""
         cand = self.last_resort_candidate()
         if cand is None:
             return False
@@ -356,10 +360,7 @@ class GoalSearch:
                     if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance and not self._at_unseen_stand(iid, x, z):
                         self.mode, self.verify_turns = "verify", 0
                     else:
-                        self.blacklist.add(iid)
-                        self.mode, self.instance = "recover", None
-                        self.last_resort_active = False
-                        return DiscreteAction.TURN_LEFT
+                        return self._give_up_instance(iid)
                 else:
                     return action
         if self.mode == "verify":
@@ -386,10 +387,7 @@ class GoalSearch:
                 f = self.choose_frontier(x, z)
             self._frontier_memo = (f, 0)
         if f is None:
-            cand = self.last_resort_candidate()
-            if cand is not None:
-                self.last_resort_active = True
-                self._begin_approach(cand.instance_id)
+            if self._begin_last_resort():
                 return self.step(obs, x, z, yaw)
             self.mode = "done"
             self.target_desc = "nothing left to explore"
@@ -414,6 +412,13 @@ class GoalSearch:
             self.progress = (math.inf, 0.0)
             return DiscreteAction.TURN_LEFT
         return action
+
+    def _give_up_instance(self, iid: int) -> DiscreteAction:
+        """Blacklist the instance being approached and recover (Meta-Explore) from here."""
+        self.blacklist.add(iid)
+        self.mode, self.instance = "recover", None
+        self.last_resort_active = False
+        return DiscreteAction.TURN_LEFT
 
     def _begin_approach(self, iid: int) -> None:
         self.instance, self.mode = iid, "approach"
@@ -471,9 +476,7 @@ class GoalSearch:
             if len(stands) < cfg.max_unseen_stands:
                 self._begin_approach(iid)
                 return DiscreteAction.TURN_LEFT
-            self.blacklist.add(iid)
-            self.instance, self.mode, self.last_resort_active = None, "recover", False
-            return DiscreteAction.TURN_LEFT
+            return self._give_up_instance(iid)
         cands = {cd.instance_id: cd for cd in self.goal_encoder.match(self.goal, self.smap)}
         cd = cands.get(iid)
         if self.last_resort_active:
@@ -492,8 +495,5 @@ class GoalSearch:
         if ok:
             self.mode = "stopped"
             return DiscreteAction.STOP
-        self.blacklist.add(iid)
         self.topo.mark_visited(f"object:{iid}")
-        self.instance = None
-        self.mode = "recover"
-        return DiscreteAction.TURN_LEFT
+        return self._give_up_instance(iid)
