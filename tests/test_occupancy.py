@@ -100,6 +100,14 @@ def test_frontiers(grid):
         tr, tc = grid.to_cell(*f.target)
         assert free[tr, tc]
     assert [f.size for f in fr] == sorted((f.size for f in fr), reverse=True)
+    # tight frontiers may lie closer to obstacles than the agent radius (the navigator squeezes), never
+    # closer than the tight clearance
+    tight = grid.frontiers(tight=True)
+    cells = np.concatenate([f.cells for f in tight])
+    assert grid.inflated()[cells[:, 0], cells[:, 1]].any()
+    clear = grid.inflated(grid.config.agent_radius * grid.config.tight_frontier_clearance)
+    assert not clear[cells[:, 0], cells[:, 1]].any()
+    assert sum(f.size for f in tight) > sum(f.size for f in fr)
 
 
 def test_grid_grows_and_keeps_content(spin):

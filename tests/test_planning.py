@@ -165,13 +165,31 @@ def test_turning_in_place_is_not_being_stuck():
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
     gs = GoalSearch(GoalSearchConfig(stuck_steps=4), None, None, None, None, None, 30.0)
-    gs.progress = (math.inf, 0.0)
+    gs._reset_progress()
     assert not gs._stuck(5.0, DiscreteAction.MOVE_FORWARD)  # first distance: progress
     # a half turn (6 x 30 degrees) makes no progress and is not "stuck"
     assert not any(gs._stuck(5.0, DiscreteAction.TURN_LEFT) for _ in range(6))
     assert not gs._stuck(4.5, DiscreteAction.MOVE_FORWARD)  # progress resets the count
     # forward moves that get nowhere (a collision) are
     assert [gs._stuck(4.5, DiscreteAction.MOVE_FORWARD) for _ in range(4)] == [False, False, False, True]
+
+
+def test_a_much_longer_route_is_a_new_route_not_a_stall():
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    gs = GoalSearch(GoalSearchConfig(stuck_steps=4, reroute_jump=1.0, max_reroutes=2), None, None, None, None, None, 30.0)
+    gs._reset_progress(2)
+    assert not gs._stuck(3.0, DiscreteAction.MOVE_FORWARD)
+    for k in range(2):  # a doorway found blocked: the route jumps from 3 m to 6 m; progress counts from there
+        assert not any(gs._stuck(3.0 + 3.0 * (k + 1), DiscreteAction.MOVE_FORWARD) for _ in range(3))
+        assert gs.progress[0] == 3.0 + 3.0 * (k + 1)
+    # only max_reroutes times per target: a route that keeps growing is a stall after all (2 + 2 steps)
+    assert [gs._stuck(12.0, DiscreteAction.MOVE_FORWARD) for _ in range(2)] == [False, True]
+    gs._reset_progress(2)  # a new target gets its reroutes back
+    assert gs.reroutes_left == 2
+    gs._reset_progress()  # a frontier gets none: a growing route there is a stall
+    assert not gs._stuck(3.0, DiscreteAction.MOVE_FORWARD)
+    assert [gs._stuck(6.0, DiscreteAction.MOVE_FORWARD) for _ in range(4)] == [False, False, False, True]
 
 
 def test_plans_through_collision_cells_are_a_limited_last_resort():
@@ -244,14 +262,22 @@ class _Instances(dict):
         return self
 
 
+def _instance(iid, points):
+    """InstanceMap instance stand-in: what the goal search reads."""
+    from types import SimpleNamespace
+
+    pts = np.asarray(points, float)
+    return SimpleNamespace(id=iid, points=pts, centre=pts.mean(0), bbox_min=pts.min(0), bbox_max=pts.max(0),
+                           observations=4)
+
+
 def test_last_resort_visits_the_best_instance_that_fell_short_once_the_house_is_explored():
     from types import SimpleNamespace
 
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
     occ = grid_with_room()  # fully observed: no frontier left
-    inst = SimpleNamespace(id=5, points=np.array([[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]]), centre=np.array([1.1, 0.4, 1.25]),
-                           observations=4)
+    inst = _instance(5, [[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]])
     smap = SimpleNamespace(occupancy=occ, categories=["chair", "sofa"], instance_map=_Instances({5: inst}))
     # the instance's arg-max is sofa; P(chair) = 0.15 is below the approach threshold but not negligible
     cand = SimpleNamespace(instance_id=5, category="sofa", score=1.0, parts={"category": math.log(0.15)})
@@ -295,8 +321,7 @@ def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
     occ = grid_with_room()
-    inst = SimpleNamespace(id=5, points=np.array([[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]]), centre=np.array([1.1, 0.4, 1.25]),
-                           observations=4)
+    inst = _instance(5, [[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]])
     smap = SimpleNamespace(occupancy=occ, categories=["chair"], instance_map=_Instances({5: inst}))
     cand = SimpleNamespace(instance_id=5, category="chair", score=1.0, parts={"category": 0.0})
     nav = Navigator()
@@ -313,3 +338,89 @@ def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
     assert modes[:9] == ["approach"] * 9, modes
     assert modes[9] == "recover" and 5 in gs.blacklist and gs.instance is None
 
+
+def test_an_approach_narrowed_by_line_of_sight_is_tried_once_with_all_cells_before_giving_up():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    inst = _instance(5, [[x, 0.4, -0.8] for x in np.arange(0.0, 0.31, 0.05)])  # against the wall at z = -1
+    smap = SimpleNamespace(occupancy=occ, categories=["tv"], instance_map=_Instances({5: inst}))
+    cand = SimpleNamespace(instance_id=5, category="tv", score=1.0, parts={"category": 0.0})
+    nav = Navigator()
+    nav.new_goal()
+    gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, stuck_steps=1000, max_target_collisions=1000,
+                                     idle_steps=10, idle_radius=0.5), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
+    gs.start(SimpleNamespace(kind="category", category="tv", parsed=SimpleNamespace(category=None)), 0)
+    gs.best_candidate = lambda: None if 5 in gs.blacklist else cand
+    modes = []
+    for i in range(20):  # going nowhere, far from the instance
+        gs.step(None, -2.0 + 0.1 * (i % 3), 1.5, 0.0)
+        modes.append(gs.mode)
+    assert modes[:19] == ["approach"] * 19, modes
+    assert 5 in gs.sightless  # the first time: once more without the filter (far side of the wall included)
+    assert (gs.approach_cells(5, -2.0, 1.5)[:, 1] < -1.0).any()
+    assert modes[19] == "recover" and 5 in gs.blacklist
+
+
+
+def test_approach_cells_keep_a_clear_line_to_the_instance():
+    """An object against a wall: the far side of the wall is within approach range but out of sight; with
+    line_of_sight the approach keeps only the near side, and standing behind the wall is no place to verify."""
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()  # a wall along x at z = -1 (0.15 m thick)
+    inst = _instance(5, [[0.0, 0.4, -0.8], [0.3, 0.4, -0.8]])
+    smap = SimpleNamespace(occupancy=occ, categories=["tv"], instance_map=_Instances({5: inst}))
+
+    def search(**kw):
+        nav = Navigator()
+        nav.new_goal()
+        gs = GoalSearch(GoalSearchConfig(**kw), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
+        gs.start(None, 0)
+        return gs
+
+    blind = search(line_of_sight=False).approach_cells(5, 0.0, 0.5)
+    assert (blind[:, 1] < -1.0).any() and (blind[:, 1] > -0.8).any()  # without the test: both sides qualify
+    gs = search()
+    cells = gs.approach_cells(5, 0.0, 0.5)
+    assert len(cells) > 10 and (cells[:, 1] > -1.0).all()
+    assert gs._sight_ok(5, 0.1, -0.3) and not gs._sight_ok(5, 0.1, -1.4)
+    # furniture between (another mapped instance) does not block: the camera looks over it
+    occ2 = grid_with_room()
+    r, c = occ2.to_cell(np.array([0.0, 0.3]), np.array([-0.4, -0.4]))
+    occ2.logodds[r[0] - 1:r[0] + 2, c[0]:c[1] + 1] = 3.0  # an obstacle strip 0.4 m in front of the object
+    occ2._cache.clear()
+    smap.occupancy = occ2
+    assert not search()._in_sight(occ2, *[np.array([v]) for v in (*occ2.to_cell(0.15, -0.1), *occ2.to_cell(0.15, -0.8))],
+                                  (0, occ2.shape[0], 0, occ2.shape[1]))[0]
+    smap.instance_map[6] = _instance(6, [[x, 0.4, -0.4] for x in np.arange(0.0, 0.31, 0.05)])  # the obstacle's points
+    assert search()._in_sight(occ2, *[np.array([v]) for v in (*occ2.to_cell(0.15, -0.1), *occ2.to_cell(0.15, -0.8))],
+                              (0, occ2.shape[0], 0, occ2.shape[1]))[0]
+
+
+def test_explorer_falls_back_to_tight_frontiers_only_when_no_other_is_left_early():
+    from types import SimpleNamespace
+
+    from navstack.mapping.occupancy import Frontier
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    def frontier(x, z):
+        return Frontier(np.array([x, z]), np.array([x, z]), 8, 0.4, np.zeros((8, 2), int))
+
+    lists = {False: [frontier(1.0, 1.0)], True: [frontier(1.0, 1.0), frontier(-2.0, 0.5)]}
+    occ = SimpleNamespace(frontiers=lambda tight=False: lists[tight], explored_area=lambda: 12.0)
+    gs = GoalSearch(GoalSearchConfig(tight_frontier_area=20.0), SimpleNamespace(occupancy=occ), None, None, None,
+                    None, 30.0)
+    gs.start(None, 0)
+    assert [tuple(f.target) for f in gs.open_frontiers()] == [(1.0, 1.0)]
+    gs.bad_frontiers.append(np.array([1.1, 1.0]))  # the roomy one given up: the tight ones are next
+    assert [tuple(f.target) for f in gs.open_frontiers()] == [(-2.0, 0.5)]
+    occ.explored_area = lambda: 25.0  # a house explored this far: gaps between furniture, not a way out
+    assert gs.open_frontiers() == []
+    occ.explored_area = lambda: 12.0
+    gs.bad_frontiers.append(np.array([-2.0, 0.4]))
+    assert gs.open_frontiers() == []

@@ -55,6 +55,10 @@ class OccupancyConfig:
     initial_size: float = 16.0  # metres around the first pose
     grow_margin: float = 4.0
     frontier_min_cells: int = 6
+    # `frontiers(tight=True)`: frontier cells need only this fraction of the agent radius from obstacles
+    # (the navigator squeezes down to 0.3 of it). The explorer falls back to them when no frontier with the
+    # full clearance is left: a room whose only opening lies behind furniture had none.
+    tight_frontier_clearance: float = 0.6
     region_erode: float = 0.55  # metres of erosion that separate rooms at doorways (closes openings < 1.1 m)
 
     def validate(self) -> "OccupancyConfig":
@@ -309,17 +313,18 @@ class OccupancyGrid:
     def explored_area(self) -> float:
         return float(self.observed.sum()) * self.resolution ** 2
 
-    def frontiers(self, min_cells: Optional[int] = None) -> List[Frontier]:
-        """Clusters (8-connected) of free, non-inflated cells with an unknown 8-neighbour, largest first."""
+    def frontiers(self, min_cells: Optional[int] = None, tight: bool = False) -> List[Frontier]:
+        """Clusters (8-connected) of free cells with an unknown 8-neighbour, at least the agent radius (`tight`:
+        `tight_frontier_clearance` x the radius) from obstacles, largest first."""
         import cv2
 
-        key = ("frontiers", min_cells)
+        key = ("frontiers", min_cells, tight)
         if key in self._cache:
             return self._cache[key]
         min_cells = self.config.frontier_min_cells if min_cells is None else min_cells
         if self.logodds.size == 0:
             return []
-        free = self.free() & ~self.inflated()
+        free = self.free() & ~self.inflated(self.config.agent_radius * (self.config.tight_frontier_clearance if tight else 1.0))
         unknown = self.unknown().astype(np.uint8)
         near_unknown = cv2.dilate(unknown, np.ones((3, 3), np.uint8)).astype(bool)
         fr = (free & near_unknown).astype(np.uint8)
