@@ -315,22 +315,27 @@ def test_exploring_in_place_for_idle_steps_gives_the_target_up():
     assert wiggle[:-1] == [False] * 9 and wiggle[-1] is True
 
 
-def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
+def _idle_approach(category, points):
+    """A GoalSearch approaching instance 5 (the only one, always the best candidate until blacklisted) where
+    stalls and bumps never trigger: only the going-nowhere check (10 steps within 0.5 m) can end it."""
     from types import SimpleNamespace
 
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
-    occ = grid_with_room()
-    inst = _instance(5, [[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]])
-    smap = SimpleNamespace(occupancy=occ, categories=["chair"], instance_map=_Instances({5: inst}))
-    cand = SimpleNamespace(instance_id=5, category="chair", score=1.0, parts={"category": 0.0})
+    smap = SimpleNamespace(occupancy=grid_with_room(), categories=[category],
+                           instance_map=_Instances({5: _instance(5, points)}))
+    cand = SimpleNamespace(instance_id=5, category=category, score=1.0, parts={"category": 0.0})
     nav = Navigator()
     nav.new_goal()
-    # stalls and bumps never trigger here: only the going-nowhere check can end the approach
     gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, stuck_steps=1000, max_target_collisions=1000,
                                      idle_steps=10, idle_radius=0.5), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
-    gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+    gs.start(SimpleNamespace(kind="category", category=category, parsed=SimpleNamespace(category=None)), 0)
     gs.best_candidate = lambda: None if 5 in gs.blacklist else cand
+    return gs
+
+
+def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
+    gs = _idle_approach("chair", [[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]])
     modes = []
     for i in range(10):  # the body dithers within 0.2 m of where it was: the planner's steps get it nowhere
         gs.step(None, -1.0 + 0.1 * (i % 3), 0.0, 0.0)
@@ -340,20 +345,7 @@ def test_approaching_in_place_for_idle_steps_gives_the_instance_up():
 
 
 def test_an_approach_narrowed_by_line_of_sight_is_tried_once_with_all_cells_before_giving_up():
-    from types import SimpleNamespace
-
-    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
-
-    occ = grid_with_room()
-    inst = _instance(5, [[x, 0.4, -0.8] for x in np.arange(0.0, 0.31, 0.05)])  # against the wall at z = -1
-    smap = SimpleNamespace(occupancy=occ, categories=["tv"], instance_map=_Instances({5: inst}))
-    cand = SimpleNamespace(instance_id=5, category="tv", score=1.0, parts={"category": 0.0})
-    nav = Navigator()
-    nav.new_goal()
-    gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, stuck_steps=1000, max_target_collisions=1000,
-                                     idle_steps=10, idle_radius=0.5), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
-    gs.start(SimpleNamespace(kind="category", category="tv", parsed=SimpleNamespace(category=None)), 0)
-    gs.best_candidate = lambda: None if 5 in gs.blacklist else cand
+    gs = _idle_approach("tv", [[x, 0.4, -0.8] for x in np.arange(0.0, 0.31, 0.05)])  # against the wall at z = -1
     modes = []
     for i in range(20):  # going nowhere, far from the instance
         gs.step(None, -2.0 + 0.1 * (i % 3), 1.5, 0.0)
@@ -362,7 +354,6 @@ def test_an_approach_narrowed_by_line_of_sight_is_tried_once_with_all_cells_befo
     assert 5 in gs.sightless  # the first time: once more without the filter (far side of the wall included)
     assert (gs.approach_cells(5, -2.0, 1.5)[:, 1] < -1.0).any()
     assert modes[19] == "recover" and 5 in gs.blacklist
-
 
 
 def test_approach_cells_keep_a_clear_line_to_the_instance():
