@@ -56,8 +56,8 @@ class OccupancyConfig:
     grow_margin: float = 4.0
     frontier_min_cells: int = 6
     # `frontiers(tight=True)`: frontier cells need only this fraction of the agent radius from obstacles
-    # (the navigator squeezes down to 0.3 of it). The explorer falls back to them when no frontier with the
-    # full clearance is left: a room whose only opening lies behind furniture had none.
+    # (the navigator squeezes down to 0.3 of it). The explorer falls back to them early on (GoalSearchConfig.
+    # tight_frontier_area) when no frontier with the full clearance is left: a start hemmed in by furniture.
     tight_frontier_clearance: float = 0.6
     region_erode: float = 0.55  # metres of erosion that separate rooms at doorways (closes openings < 1.1 m)
 
