@@ -3,11 +3,9 @@
     python benchmarks/bench_mapping.py --seeds 9000-9004 [--modes geometry,oracle_semantics]
                                        [--memory-steps 2000] [--json out.json]
 
-A scripted exploration drives each house (ground truth is used only to DRIVE: the house's nav grid
-gives waypoints covering every room and shortest paths between them; the map sees observations
-only): waypoints are the navigable point nearest each room's centre plus farthest-point samples
-2.5 m apart in large rooms; the agent turns 360 degrees in 30-degree steps at each and moves along
-the geodesic path in 0.25 m steps, turning in 30-degree steps, like Habitat's discrete actions.
+A scripted exploration drives each house (`navstack.sim.survey`: ground truth is used only to DRIVE,
+the house's nav grid gives waypoints covering every room and shortest paths between them; the map
+sees observations only).
 
 Figures (per mode, `geometry` = default, `oracle_semantics` = proposals from the simulator's
 instance ids, the ablation):
@@ -26,7 +24,6 @@ instance ids, the ablation):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -37,131 +34,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, write_json  # noqa: E402
 
-from navstack.types import quat_from_yaw  # noqa: E402
+from navstack.sim.survey import match_instances  # noqa: E402
 
 MIN_SIZE = 0.3
 SEEN_PIXELS = 200
 SEEN_RANGE = 4.5
 
 
-# ---------------------------------------------------------------------- exploration (ground truth drives)
-def exploration_waypoints(house, spacing: float = 2.5) -> np.ndarray:
-    """(N, 2) navigable (x, z) covering every room: one near each room's centre + farthest-point
-    samples `spacing` apart in big rooms; ordered greedily by straight-line distance."""
-    grid = house.navgrid
-    pts = grid.navigable_points()
-    out = []
-    for room in house.plan.rooms:
-        inside = pts[(pts[:, 0] > room.x0) & (pts[:, 0] < room.x1) & (pts[:, 1] > room.z0) & (pts[:, 1] < room.z1)]
-        if len(inside) == 0:
-            continue
-        c = np.array(room.center)
-        chosen = [inside[int(np.argmin(np.linalg.norm(inside - c, axis=1)))]]
-        d = np.linalg.norm(inside - chosen[0], axis=1)
-        while d.max() > spacing:
-            k = int(np.argmax(d))
-            chosen.append(inside[k])
-            d = np.minimum(d, np.linalg.norm(inside - inside[k], axis=1))
-        out.extend(chosen)
-    out = np.array(out)
-    order = [0]
-    left = set(range(1, len(out)))
-    while left:
-        last = out[order[-1]]
-        k = min(left, key=lambda i: float(np.linalg.norm(out[i] - last)))
-        order.append(k)
-        left.remove(k)
-    return out[order]
-
-
-def _turns(yaw_from: float, yaw_to: float, step: float):
-    """Intermediate headings from yaw_from to yaw_to in `step` increments (the last is yaw_to)."""
-    diff = (yaw_to - yaw_from + math.pi) % (2 * math.pi) - math.pi
-    n = int(math.ceil(abs(diff) / step - 1e-6))
-    return [yaw_from + diff * (k + 1) / n for k in range(n)] if n else []
-
-
-def exploration_poses(house, max_steps: int = 10**9, step: float = 0.25, turn_deg: float = 30.0, loops: int = 1):
-    """Yield (x, z, yaw) poses: spin at each waypoint, walk geodesic paths between them."""
-    turn = math.radians(turn_deg)
-    wps = exploration_waypoints(house)
-    grid = house.navgrid
-    n = 0
-    x, z = wps[0]
-    yaw = 0.0
-    for _ in range(loops):
-        for i, wp in enumerate(wps):
-            if i > 0 or n > 0:
-                path = grid.shortest_path([x, z], wp[None], step=0.05)
-                if len(path) == 0:
-                    continue
-                path = np.vstack([path, wp[None]])
-                # resample at `step`
-                seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
-                s = np.concatenate([[0], np.cumsum(seg)])
-                if s[-1] < 1e-6:
-                    continue
-                targets = np.arange(step, s[-1] + 1e-9, step)
-                if len(targets) == 0 or targets[-1] < s[-1] - 1e-6:
-                    targets = np.append(targets, s[-1])
-                for t in targets:
-                    nx = np.interp(t, s, path[:, 0])
-                    nz = np.interp(t, s, path[:, 1])
-                    heading = math.atan2(-(nx - x), -(nz - z))
-                    for yy in _turns(yaw, heading, turn):
-                        yaw = yy
-                        yield x, z, yaw
-                        n += 1
-                        if n >= max_steps:
-                            return
-                    x, z = nx, nz
-                    yield x, z, yaw
-                    n += 1
-                    if n >= max_steps:
-                        return
-            for _ in range(int(round(2 * math.pi / turn))):
-                yaw = (yaw + turn + math.pi) % (2 * math.pi) - math.pi
-                yield x, z, yaw
-                n += 1
-                if n >= max_steps:
-                    return
-
-
 # ---------------------------------------------------------------------- evaluation
-def object_boxes(house, grow: float = 0.05):
-    out = {}
-    for o in house.objects:
-        x0, z0, x1, z1 = o.footprint
-        out[o.id] = (np.array([x0 - grow, o.elevation - grow, z0 - grow]),
-                     np.array([x1 + grow, o.elevation + o.height + grow, z1 + grow]))
-    return out
-
-
 def evaluate(smap, house, seen_ids, categories):
-    boxes = object_boxes(house)
     objs = {o.id: o for o in house.objects}
     big = {i for i in seen_ids if max(objs[i].width, objs[i].height, objs[i].depth) > MIN_SIZE}
     insts = smap.instance_map.confirmed()
-    pairs = []
-    best_of = {}
-    for inst in insts:
-        pts = inst.points
-        best = (0.0, None)
-        for oid, (lo, hi) in boxes.items():
-            f = float(np.all((pts >= lo) & (pts <= hi), axis=1).mean())
-            if f > 0:
-                pairs.append((f, inst.id, oid))
-                if f > best[0]:
-                    best = (f, oid)
-        best_of[inst.id] = best
-    pairs.sort(key=lambda t: -t[0])
-    used_i, used_o, match = set(), set(), {}
-    for f, iid, oid in pairs:
-        if f < 0.5 or iid in used_i or oid in used_o:
-            continue
-        used_i.add(iid)
-        used_o.add(oid)
-        match[iid] = oid
+    match, best_of = match_instances({i.id: i.points for i in insts}, house)
+    used_o = set(match.values())
     counted = [i for i in insts if not (i.id not in match and best_of[i.id][1] is not None and best_of[i.id][0] >= 0.5
                                         and best_of[i.id][1] not in big
                                         and max(objs[best_of[i.id][1]].width, objs[best_of[i.id][1]].height,
@@ -261,37 +147,21 @@ def evaluate_goals(smap, house, match_ids, renderer, max_images: int = 15, seed:
 
 def run_house(seed, encoder, mode, house_config=None, max_steps=10**9, loops=1, verbose=False, mapping_config=None):
     from navstack.mapping.semantic_map import MappingConfig, SemanticMap
-    from navstack.sim.backend import EmbeddedBackend
     from navstack.sim.scene import generate_house
+    from navstack.sim.survey import survey_map
 
     house = generate_house(seed, house_config)
-    backend = EmbeddedBackend(house)
     cfg = mapping_config or MappingConfig()
     cfg.mode = mode
     smap = SemanticMap(encoder, cfg)
-    seen = {}
-    t_first = None
-    steps = 0
-    for x, z, yaw in exploration_poses(house, max_steps=max_steps, loops=loops):
-        backend.reset(position=[x, 0.0, z], rotation=quat_from_yaw(yaw))
-        backend.time = float(steps)
-        obs = backend.observe()
-        obs.stamp = float(steps)
-        if mode != "oracle_semantics":
-            # the default map must not use ground truth: keep it only for the evaluation
-            gt, obs.instance = obs.instance, None
-        else:
-            gt = obs.instance
-        ok = (obs.depth < SEEN_RANGE) & (gt > 0)
-        ids, counts = np.unique(gt[ok], return_counts=True)
-        for i, c in zip(ids, counts):
-            seen[int(i)] = max(seen.get(int(i), 0), int(c))
-        t0 = time.perf_counter()
-        smap.update(obs)
-        if t_first is None:
-            t_first = time.perf_counter() - t0
+
+    def first_frame(step, _seconds):
+        if step == 0:
             smap.reset_timings()  # the first frame builds the text embeddings
-        steps += 1
+
+    seen, steps, backend = survey_map(house, smap, max_steps=max_steps, loops=loops,
+                                      keep_instance_ids=mode == "oracle_semantics", seen_range=SEEN_RANGE,
+                                      on_frame=first_frame)
     smap.instance_map.maintain(smap.structure)
     seen_ids = {i for i, c in seen.items() if c >= SEEN_PIXELS}
     smap._bench_renderer = backend.renderer

@@ -256,12 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(func=cmd_demo)
 
+    from navstack.mapping.shape_train import add_train_shape_parser  # light: the map loads when training starts
     from navstack.perception.clip_train import add_train_clip_parser  # light: torch loads when training starts
 
-    t = sub.add_parser("train", help="train navstack's models (the embedded-world CLIP model)")
+    t = sub.add_parser("train", help="train navstack's models (the embedded-world CLIP model, the map's shape prior)")
     tsub = t.add_subparsers(dest="train_command", metavar="MODEL")
     tsub.required = True
     add_train_clip_parser(tsub)
+    add_train_shape_parser(tsub)
     return p
 
 

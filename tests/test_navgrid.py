@@ -68,3 +68,16 @@ def test_rooms_touching_only_at_a_corner_do_not_connect():
     frac = g.segment_free((0.5, 0.5), (1.5, 1.5), step=0.01)
     assert 0.4 < frac < 0.5  # stops before the corner
     assert g.segment_free((0.2, 0.2), (0.8, 0.8), step=0.01) == 1.0  # diagonal moves inside a room are free
+
+
+def test_a_target_on_a_cut_off_cell_reads_zero_there_and_inf_elsewhere():
+    # Fast marching finds no zero level when the targets fill their whole navigable patch (a one-cell
+    # island, as in house 115): the field must say so instead of raising.
+    g = open_room()
+    g.navigable[:] = False
+    g.navigable[10, 10] = True
+    g.navigable[40:60, 40:60] = True
+    x, z = g.spec.x0 + 10.5 * g.spec.resolution, g.spec.z0 + 10.5 * g.spec.resolution
+    field = g.distance_field(np.array([[x, z]]))
+    assert field[10, 10] == 0.0 and np.isinf(field[40:60, 40:60]).all()
+    assert len(g.shortest_path((2.5, 2.5), [(x, z)])) == 0

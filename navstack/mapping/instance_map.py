@@ -39,6 +39,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from navstack.mapping.shape_prior import ShapePrior
 from navstack.perception.geometry import keys_to_points, voxel_keys
 
 
@@ -132,6 +133,9 @@ class Instance:
     seen_from_sum: np.ndarray = field(default_factory=lambda: np.zeros(2))
     seen_from_weight: float = 0.0
     oracle_votes: Dict[int, int] = field(default_factory=dict)
+    # (C,) log weights of the categories from the instance's 3D shape (`ShapePrior`); derived from the
+    # points by the map, never saved
+    shape_log: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- derived
     @property
@@ -142,10 +146,19 @@ class Instance:
         return (self.feature_sum / n).astype(np.float32) if n > 0 else None
 
     @property
-    def category_probs(self) -> Optional[np.ndarray]:
+    def clip_category_probs(self) -> Optional[np.ndarray]:
+        """The view-weighted mean of the crops' label probabilities (CLIP alone)."""
         if self.category_sum is None or self.category_weight <= 0:
             return None
         return (self.category_sum / self.category_weight).astype(np.float32)
+
+    @property
+    def category_probs(self) -> Optional[np.ndarray]:
+        """CLIP's label probabilities reweighted over the categories by the shape prior (if the map has one)."""
+        p = self.clip_category_probs
+        if p is None or self.shape_log is None or len(self.shape_log) > len(p):
+            return p
+        return ShapePrior.apply(p, self.shape_log)
 
     @property
     def room_probs(self) -> Optional[np.ndarray]:
@@ -243,6 +256,7 @@ class InstanceMap:
         self.frame = 0
         self.feature_dim = feature_dim
         self.num_categories = num_categories
+        self.shape_prior = None  # a ShapePrior over the map's categories (set by SemanticMap), or None
         self.num_rooms = num_rooms
         self.merges = 0
         self.removed = 0
@@ -439,6 +453,19 @@ class InstanceMap:
         half = inst.voxel / 2
         inst.bbox_min = pts.min(axis=0) - half
         inst.bbox_max = pts.max(axis=0) + half
+        self._update_shape(inst, pts)
+
+    def _update_shape(self, inst: Instance, pts: Optional[np.ndarray] = None) -> None:
+        if self.shape_prior is None or not len(inst.keys):
+            inst.shape_log = None
+            return
+        inst.shape_log = self.shape_prior.log_weights(inst.points if pts is None else pts, inst.voxel)
+
+    def set_shape_prior(self, prior) -> None:
+        """Use `prior` (a ShapePrior over the map's categories, or None) for every instance, old and new."""
+        self.shape_prior = prior
+        for inst in self.instances.values():
+            self._update_shape(inst)
 
     def _add_observation(self, inst: Instance, det: Detection, stamp: float, cam: np.ndarray, yaw: float) -> None:
         cfg = self.config

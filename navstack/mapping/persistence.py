@@ -319,6 +319,7 @@ def _unpack(smap, a: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
     for j, oid, c in a["oracle_votes"]:
         insts[int(j)].oracle_votes[int(oid)] = int(c)
     imap.instances = {i.id: i for i in insts}
+    imap.set_shape_prior(imap.shape_prior)  # the shape weights are derived, not saved
     im = meta.get("instance_map", {})
     imap.next_id = max(int(im.get("next_id", 1)), (max(imap.instances) + 1) if imap.instances else 1)
     imap.frame = int(im.get("frame", 0))

@@ -81,6 +81,10 @@ class MappingConfig:
     wall_slab_thickness: float = 0.12
     wall_slab_height: float = 1.4
     room_types: List[str] = field(default_factory=lambda: list(ROOM_TYPES))
+    # category evidence from each instance's 3D shape (navstack.mapping.shape_prior): "default" (the
+    # shipped assets/mapping/shape_prior.json), a JSON path, or "none"; its weight from the file unless set
+    shape_prior: str = "default"
+    shape_prior_weight: Optional[float] = None
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     instances: InstanceMapConfig = field(default_factory=InstanceMapConfig)
     occupancy: OccupancyConfig = field(default_factory=OccupancyConfig)
@@ -94,6 +98,8 @@ class MappingConfig:
             raise ValueError("mapping room_types must not be empty")
         if self.max_embed_per_frame < 0 or self.embed_interval < 1:
             raise ValueError("max_embed_per_frame must be >= 0 and embed_interval >= 1")
+        if self.shape_prior_weight is not None and not self.shape_prior_weight >= 0:
+            raise ValueError(f"shape_prior_weight must be >= 0 or unset, got {self.shape_prior_weight}")
         self.proposals.validate()
         self.instances.validate()
         self.occupancy.validate()
@@ -128,6 +134,11 @@ class SemanticMap:
                                         num_categories=len(cfg.categories), num_rooms=len(cfg.room_types))
         self.categories = list(cfg.categories)
         self.room_types = list(cfg.room_types)
+        if encoder is not None and cfg.shape_prior.lower() not in ("", "none"):
+            from navstack.mapping.shape_prior import ShapePrior
+
+            prior = ShapePrior.load(None if cfg.shape_prior == "default" else cfg.shape_prior, cfg.shape_prior_weight)
+            self.instance_map.set_shape_prior(prior.for_categories(self.categories))
         self.trajectory: List[Tuple[float, float, float, float]] = []  # (x, z, yaw, stamp)
         self.frames = 0
         self._text_ready = False

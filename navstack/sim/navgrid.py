@@ -164,9 +164,14 @@ class NavGrid:
         else:
             phi[r[on], c[on]] = -1
             masked = np.ma.MaskedArray(phi, mask=~self.navigable)
-            d = skfmm.distance(masked, dx=self.spec.resolution)
-            # The zero level lies half a cell outside the target cells; shift so targets read 0.
-            field = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + self.spec.resolution / 2)
+            try:
+                d = skfmm.distance(masked, dx=self.spec.resolution)
+                # The zero level lies half a cell outside the target cells; shift so targets read 0.
+                field = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + self.spec.resolution / 2)
+            except ValueError:
+                # no zero level: the targets cover their whole navigable patch (cells cut off from the rest,
+                # e.g. a single navigable cell), so only they are reachable
+                field = np.full(self.spec.shape, np.inf)
             field[r[on], c[on]] = 0.0
             field = np.maximum(field, 0.0)
         if len(self._field_cache) > 64:

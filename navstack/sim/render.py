@@ -475,7 +475,9 @@ class Renderer:
             stf = st.view(np.float32)
             # A NaN texel coordinate turned up in held-out runs (the models' texture coordinates are finite, so
             # it comes from a hit's barycentrics): such a pixel reads texel 0 instead of an undefined int cast.
+            # Grazing hits on degenerate triangles can also give finite values past the int range: clip them.
             np.nan_to_num(stf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.clip(stf, 0.0, 1e9, out=stf)
             ci, ri = ws["ci"], ws["ri"]
             ci[...] = stf[0::2]  # float -> int truncation; non-negative by construction, so = floor
             ri[...] = stf[1::2]
