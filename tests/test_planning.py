@@ -254,6 +254,42 @@ def test_frontiers_closed_off_by_collision_cells_are_retried_before_giving_up():
     assert nav.overrides_left == 1 and gs.frontier_retries_left == 0
 
 
+
+def test_walled_in_by_its_own_collision_cells_the_agent_forgets_them_once_before_giving_up():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    r, _ = occ.to_cell(np.array([0.0]), np.array([-2.5]))
+    occ.observed[: int(r[0]), :] = False  # frontiers beyond the door
+    occ.logodds[: int(r[0]), :] = 0.0
+    # bumps all round a pocket between furniture: a ring of collision cells 0.5 m around the agent
+    for k in range(24):
+        yaw = 2 * np.pi * k / 24
+        occ.mark_blocked(0.0, 0.0, yaw, 0.5, 0.1)
+    occ._cache.clear()
+
+    def search(unwedge):
+        nav = Navigator(NavigatorConfig(max_collision_overrides=1))
+        nav.new_goal()
+        nav.overrides_left = 0
+        smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
+        gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, frontier_retries=0, unwedge=unwedge,
+                                         last_resort=False), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
+        gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+        gs.best_candidate = lambda: None
+        return gs
+
+    assert search(0).step(None, 0.0, 0.0, 0.0) == DiscreteAction.STOP  # without: "nothing left to explore"
+    assert occ.blocked.any()
+    gs = search(1)
+    a = gs.step(None, 0.0, 0.0, 0.0)
+    assert a != DiscreteAction.STOP and gs.mode == "explore", gs.debug
+    assert gs.debug["unwedged_cells"] > 0 and gs.unwedges_left == 0
+    assert occ.clear_blocked(0.0, 0.0, 1.0) == 0  # the ring is gone
+
+
 class _Instances(dict):
     """instance_map stand-in: id -> instance, `.instances` like InstanceMap's."""
 

@@ -262,6 +262,20 @@ class OccupancyGrid:
         self._cache.clear()
         return int(ok.sum())
 
+    def clear_blocked(self, x: float, z: float, radius: float) -> int:
+        """Forget the collision cells within `radius` m of (x, z); returns how many there were."""
+        if self.logodds.size == 0:
+            return 0
+        k = int(math.ceil(radius / self.resolution))
+        r0, c0 = (int(v) for v in self.to_cell(x, z))
+        rs, cs = max(r0 - k, 0), max(c0 - k, 0)
+        win = self.blocked[rs: r0 + k + 1, cs: c0 + k + 1]
+        rr, cc = np.ogrid[rs - r0: rs - r0 + win.shape[0], cs - c0: cs - c0 + win.shape[1]]
+        near = win & ((rr * rr + cc * cc) * self.resolution ** 2 <= radius * radius)
+        win[near] = False
+        self._cache.clear()
+        return int(near.sum())
+
     def occupied(self, collisions: bool = True) -> np.ndarray:
         """Occupied cells: seen as obstacles, and (`collisions`) where the body bumped into something."""
         occ = self.logodds > self.config.occupied_threshold

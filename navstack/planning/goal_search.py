@@ -56,6 +56,10 @@ class GoalSearchConfig:
     # left: the tight frontiers are tried too. Not later: in an explored house they are gaps between furniture.
     tight_frontier_area: float = 20.0
     frontier_retries: int = 2  # when every frontier is blacklisted, forget the blacklist this many times
+    # Frontiers left but none reachable, every retry spent: the agent has walled itself in with collision
+    # cells (bumps in a pocket between furniture). Forget those within `unwedge_radius` m this many times.
+    unwedge: int = 1
+    unwedge_radius: float = 1.0
     max_target_collisions: int = 4  # bumps on the way to one target before it is given up (or verified)
     # Exploring or approaching but going nowhere: the body stayed within `idle_radius` m for `idle_steps`
     # steps (targets flip-flopping, each bump or stall counted afresh for the new target): give it up.
@@ -119,6 +123,7 @@ class GoalSearch:
         self.spin_left = spin_steps
         self.mode = "spin" if spin_steps else "explore"
         self.blacklist: Set[int] = set()
+        self.unwedges_left = self.config.unwedge
         self.bad_frontiers: list = []
         self.instance: Optional[int] = None
         self.frontier_xz: Optional[np.ndarray] = None
@@ -479,6 +484,13 @@ class GoalSearch:
                 self.frontier_retries_left -= 1
                 self.bad_frontiers = []
                 self.navigator.new_goal()
+                f = self.choose_frontier(x, z)
+            if f is None and self.unreachable_frontiers and self.unwedges_left > 0:
+                self.unwedges_left -= 1
+                self.debug["unwedged_cells"] = self.smap.occupancy.clear_blocked(x, z, cfg.unwedge_radius)
+                self.navigator.forget_bumps()
+                self.navigator.new_goal()
+                self.bad_frontiers = []
                 f = self.choose_frontier(x, z)
             self._frontier_memo = (f, 0)
         if f is None:
