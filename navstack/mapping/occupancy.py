@@ -268,6 +268,8 @@ class OccupancyGrid:
             return 0
         k = int(math.ceil(radius / self.resolution))
         r0, c0 = (int(v) for v in self.to_cell(x, z))
+        if r0 + k < 0 or c0 + k < 0:
+            return 0  # far off the grid (a negative slice end would wrap round)
         rs, cs = max(r0 - k, 0), max(c0 - k, 0)
         win = self.blocked[rs: r0 + k + 1, cs: c0 + k + 1]
         rr, cc = np.ogrid[rs - r0: rs - r0 + win.shape[0], cs - c0: cs - c0 + win.shape[1]]

@@ -20,14 +20,13 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 
+from navstack.fileio import atomic_write, fsync_dir, read_versioned_json
 from navstack.mapping.instance_map import Instance, View
 
 FORMAT = "navstack-semantic-map"
@@ -37,33 +36,6 @@ META_NAME = "map.json"
 _INT_FIELDS = ("observations", "embeddings", "first_frame", "last_frame", "last_embed_frame")
 _FLOAT_FIELDS = ("voxel", "feature_weight", "category_weight", "room_weight", "first_seen", "last_seen",
                  "last_embed_yaw", "last_embed_quality", "seen_from_weight")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def encoder_identity(encoder) -> Dict[str, Any]:
@@ -149,7 +121,7 @@ def save(smap, directory) -> Path:
     npz_name = f"map-{digest[:16]}.npz"
     npz_path = directory / npz_name
     if not (npz_path.exists() and npz_path.stat().st_size == len(data) and _sha256(npz_path) == digest):
-        _atomic_write(npz_path, data)
+        atomic_write(npz_path, data)
     imap = smap.instance_map
     meta = {
         "format": FORMAT,
@@ -168,9 +140,9 @@ def save(smap, directory) -> Path:
         "int_fields": list(_INT_FIELDS),
         "float_fields": list(_FLOAT_FIELDS),
     }
-    _fsync_dir(directory)
-    _atomic_write(directory / META_NAME, json.dumps(meta, indent=1).encode())
-    _fsync_dir(directory)
+    fsync_dir(directory)
+    atomic_write(directory / META_NAME, json.dumps(meta, indent=1).encode())
+    fsync_dir(directory)
     for old in directory.glob("map-*.npz"):
         if old.name != npz_name:
             try:
@@ -204,18 +176,7 @@ def _dataclass_from(cls, data: Dict[str, Any], where: str):
 
 
 def read_meta(directory) -> Dict[str, Any]:
-    path = Path(directory) / META_NAME
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no saved semantic map here") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: corrupt map metadata (not valid JSON: {e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a navstack semantic map (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != VERSION:
-        raise ValueError(f"{path}: map format version {meta.get('version')} is not supported (this navstack reads {VERSION})")
-    return meta
+    return read_versioned_json(Path(directory) / META_NAME, FORMAT, VERSION, "semantic map")
 
 
 def load(directory, encoder=None, config=None, check_encoder: bool = True):

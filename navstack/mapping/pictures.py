@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import colorsys
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, Optional
 
 import numpy as np
+
+from navstack.fileio import atomic_write
 
 UNKNOWN_RGB = (205, 205, 205)
 FREE_RGB = (255, 255, 255)
@@ -113,19 +112,6 @@ def render_topdown(smap, pixels_per_metre: float = 40.0, labels: bool = True, fr
     return out
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_topdown_png(smap, path, **kwargs) -> Path:
     import cv2
 
@@ -134,7 +120,7 @@ def save_topdown_png(smap, path, **kwargs) -> Path:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     path = Path(path)
-    _atomic_bytes(path, buf.tobytes())
+    atomic_write(path, buf.tobytes())
     return path
 
 
@@ -170,7 +156,7 @@ def export_ply(smap, path, per_instance_dir=None, colour_by: str = "category", c
         all_p.append(pts)
         all_c.append(cols)
         if per_instance_dir is not None:
-            _atomic_bytes(Path(per_instance_dir) / f"{inst.id}_{name.replace('?', 'unknown')}.ply", ply_bytes(pts, cols))
+            atomic_write(Path(per_instance_dir) / f"{inst.id}_{name.replace('?', 'unknown')}.ply", ply_bytes(pts, cols))
     path = Path(path)
-    _atomic_bytes(path, ply_bytes(np.concatenate(all_p), np.concatenate(all_c)))
+    atomic_write(path, ply_bytes(np.concatenate(all_p), np.concatenate(all_c)))
     return path

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+
+from navstack.fileio import atomic_write, read_versioned_json
 
 FORMAT = "navstack-shape-prior"
 VERSION = 1
@@ -142,31 +142,13 @@ class ShapePrior:
     def save(self, path) -> Path:
         """Atomic JSON write (temporary file in the same folder, then rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode())
         return path
 
     @classmethod
     def load(cls, path=None, weight: Optional[float] = None) -> "ShapePrior":
         path = Path(path or DEFAULT_PATH)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"shape prior file not found: {path} (make one with `navstack train shape-prior`)")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"shape prior file {path} is not valid JSON ({e}); cut short?") from None
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a navstack shape prior (format {d.get('format') if isinstance(d, dict) else None!r})")
-        if d.get("version") != VERSION:
-            raise ValueError(f"{path}: shape prior version {d.get('version')!r}, this navstack reads {VERSION}")
+        d = read_versioned_json(path, FORMAT, VERSION, "shape prior", " (make one with `navstack train shape-prior`)")
         if list(d.get("features", [])) != list(FEATURES):
             raise ValueError(f"{path}: features {d.get('features')} differ from this navstack's {list(FEATURES)}")
         try:

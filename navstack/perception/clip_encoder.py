@@ -33,6 +33,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from navstack.fileio import atomic_write
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_DIR = REPO_ROOT / "assets" / "clip"
 DEFAULT_WEIGHTS = ASSET_DIR / "navstack_clip.safetensors"
@@ -219,7 +221,7 @@ def register_model_config(path, model_name: Optional[str] = None) -> str:
                 folder.mkdir(parents=True, exist_ok=True)
                 target = folder / f"{name}.json"
                 if not target.exists() or target.read_text() != text:
-                    _atomic_write_text(target, text)
+                    atomic_write(target, text)
                 break
             except OSError:
                 continue
@@ -234,18 +236,6 @@ def register_model_config(path, model_name: Optional[str] = None) -> str:
 def _cache_root() -> Path:
     env = os.environ.get("NAVSTACK_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "navstack"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from navstack.fileio import atomic_write
 from navstack.perception.clip_encoder import (
     CONFIG_FORMAT,
     DEFAULT_MODEL_NAME,
@@ -118,21 +119,6 @@ def config_document(model_name: str = DEFAULT_MODEL_NAME) -> Dict:
         "tokenizer": {"type": "open_clip SimpleTokenizer (CLIP BPE)", "vocab_size": MODEL_CFG["text_cfg"]["vocab_size"],
                       "context_length": MODEL_CFG["text_cfg"]["context_length"]},
     }
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def new_model(model_name: str, seed: int, config_path: Path):
@@ -388,7 +374,7 @@ def train(cfg: TrainConfig) -> Dict:
     # float16 halves the file; integer buffers (BatchNorm's num_batches_tracked) keep their dtype
     state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
              for k, v in model.state_dict().items()}
-    _atomic_write(out, lambda f: f.write(_safetensors_bytes(state, {"format": CONFIG_FORMAT, "model_name": cfg.model_name})))
+    atomic_write(out, lambda f: f.write(_safetensors_bytes(state, {"format": CONFIG_FORMAT, "model_name": cfg.model_name})))
     weights_bytes = out.stat().st_size
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     command = canonical_command(cfg)
@@ -463,7 +449,7 @@ def _safetensors_bytes(state, metadata) -> bytes:
 
 
 def _write_json(path: Path, doc: Dict) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
 
 
 def _cpu_name() -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from navstack.fileio import atomic_write
 from navstack.sim import textures
 from navstack.sim.furnish import Furnisher, PlacedObject
 from navstack.sim.layout import Door, FloorPlan, Room, WallSegment, generate_floor_plan
@@ -109,8 +108,8 @@ class House:
     def save(self, directory) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(directory / "house.mesh.npz", lambda f: np.savez_compressed(f, **pack_meshes(self.meshes())))
-        _atomic_write(directory / "house.semantic.json", lambda f: f.write(json.dumps(self.semantic(), indent=1).encode()))
+        atomic_write(directory / "house.mesh.npz", lambda f: np.savez_compressed(f, **pack_meshes(self.meshes())))
+        atomic_write(directory / "house.semantic.json", lambda f: f.write(json.dumps(self.semantic(), indent=1).encode()))
         return directory
 
     @classmethod
@@ -171,20 +170,6 @@ def object_record(o: PlacedObject, plan: FloorPlan) -> Dict:
         "attributes": dict(o.attributes),
         "placement": asdict(o),
     }
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------- building
