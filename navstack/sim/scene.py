@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from navstack.fileio import atomic_write
+from navstack.fileio import atomic_write, read_versioned_json
 from navstack.sim import textures
 from navstack.sim.furnish import Furnisher, PlacedObject
 from navstack.sim.layout import Door, FloorPlan, Room, WallSegment, generate_floor_plan
@@ -116,16 +116,7 @@ class House:
     def load(cls, directory) -> "House":
         directory = Path(directory)
         sem_path = directory / "house.semantic.json"
-        try:
-            sem = json.loads(sem_path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{sem_path}: no saved house here") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{sem_path}: not valid JSON ({e})") from None
-        if sem.get("format") != SCENE_FORMAT:
-            raise ValueError(f"{sem_path}: format is {sem.get('format')!r}, expected {SCENE_FORMAT!r}")
-        if sem.get("version") != SCENE_VERSION:
-            raise ValueError(f"{sem_path}: version {sem.get('version')} is not supported (this navstack reads {SCENE_VERSION})")
+        sem = read_versioned_json(sem_path, SCENE_FORMAT, SCENE_VERSION, "saved house")
         try:
             plan = FloorPlan(
                 seed=sem["seed"],
