@@ -81,3 +81,15 @@ def test_a_target_on_a_cut_off_cell_reads_zero_there_and_inf_elsewhere():
     field = g.distance_field(np.array([[x, z]]))
     assert field[10, 10] == 0.0 and np.isinf(field[40:60, 40:60]).all()
     assert len(g.shortest_path((2.5, 2.5), [(x, z)])) == 0
+
+
+def test_a_start_inside_the_clearance_is_snapped_not_infinite():
+    # the body can stop closer to a wall than the grid's clearance (a GOAT subtask ending there): the
+    # next subtask's distance must be finite, and never shorter than the straight line
+    g = open_room()
+    start, goal = (0.1, 3.0), (5.0, 3.0)
+    assert not g.is_navigable(*start, island_only=False)
+    d = g.geodesic_distance(start, [goal])
+    assert math.isfinite(d) and 4.9 - 1e-6 <= d <= 4.9 + 0.2
+    assert math.isinf(g.geodesic_distance(start, [goal], snap_radius=0.0))
+    assert math.isinf(g.geodesic_distance((-2.0, 3.0), [goal]))  # far outside: nothing within reach

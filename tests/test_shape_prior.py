@@ -126,3 +126,18 @@ def test_the_instance_map_applies_the_prior_and_follows_the_points():
     assert imap2[j].category_probs.argmax() == 1
     imap.set_shape_prior(None)
     assert np.allclose(inst.category_probs, clip)
+
+
+def test_train_shape_prior_surveys_a_house_and_writes_a_loadable_prior(tmp_path):
+    from navstack.mapping.shape_train import train
+
+    with pytest.raises(ValueError, match="< 1000"):
+        train([9000], [], out=tmp_path / "x.json")
+    with pytest.raises(ValueError, match="held-out"):
+        train([3], [9001], out=tmp_path / "x.json")
+    # one small training house (~180 survey frames), no tuning houses: the default weight
+    res = train([5], [], workers=1, threads=1, progress=False, out=tmp_path / "p.json", command="test")
+    prior = ShapePrior.load(tmp_path / "p.json")
+    assert prior.weight == 0.5 == res["weight"] and prior.provenance["train_seeds"] == [5]
+    assert res["train_instances"] >= 5 and int(prior.counts.sum()) == res["train_instances"]
+    assert (prior.counts > 0).sum() >= 3  # one house: several categories seen, too few of each to fit (neutral)

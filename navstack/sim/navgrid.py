@@ -196,11 +196,15 @@ class NavGrid:
             wsum = wsum + np.where(good, w, 0.0)
         return np.where(wsum > 0, acc / np.maximum(wsum, 1e-12), np.inf)
 
-    def geodesic_distance(self, start, targets, exact_radius: float = 1.0) -> float:
+    def geodesic_distance(self, start, targets, exact_radius: float = 1.0, snap_radius: float = 0.5) -> float:
         """Shortest navigable path length from `start` (x, z) to the nearest of `targets` (x, z).
 
         A target within `exact_radius` that is reachable in a straight free line gives the exact
         Euclidean length (what matters for the 0.1 m success radius); farther ones use the FMM field.
+        A start the grid calls unreachable (the body can stand closer to furniture than the grid's
+        clearance allows, e.g. where a GOAT subtask ended) is snapped, like Habitat's `snap_point`, to the
+        nearest cell within `snap_radius` that reaches a target: the straight step there plus its
+        distance (never shorter than the straight line, so the success radius stays honest).
         """
         start = np.asarray(start, float).reshape(2)
         targets = np.asarray(targets, float).reshape(-1, 2)
@@ -217,7 +221,22 @@ class NavGrid:
         if best < math.inf:
             return best
         field = self.distance_field(targets)
-        return float(self.field_value(field, start[0], start[1]))
+        d = float(self.field_value(field, start[0], start[1]))
+        if math.isfinite(d) or snap_radius <= 0:
+            return d
+        r0, c0 = self.spec.to_cell(start[0], start[1])
+        k = int(math.ceil(snap_radius / self.spec.resolution))
+        rs, cs = max(int(r0) - k, 0), max(int(c0) - k, 0)
+        win = field[rs: max(int(r0) + k + 1, 0), cs: max(int(c0) + k + 1, 0)]
+        rr, cc = np.nonzero(np.isfinite(win))
+        if len(rr) == 0:
+            return math.inf
+        x, z = self.spec.to_world(rr + rs, cc + cs)
+        step = np.hypot(np.asarray(x) - start[0], np.asarray(z) - start[1])
+        ok = step <= snap_radius
+        if not ok.any():
+            return math.inf
+        return float(np.min((step + win[rr, cc])[ok]))
 
     def shortest_path(self, start, targets, step: float = 0.1) -> np.ndarray:
         """(N, 2) waypoints from `start` down the geodesic field to the nearest target."""
