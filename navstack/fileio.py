@@ -45,16 +45,21 @@ def atomic_write(path: Path, data: Union[bytes, str, Callable]) -> None:
         raise
 
 
-def read_versioned_json(path: Path, fmt: str, version: int, what: str, missing: str = "") -> Dict[str, Any]:
-    """The JSON object in `path`, checked to carry `"format": fmt` and `"version": version`; clear errors
-    (naming the file) for a missing, cut-short or foreign file. `what` names the kind of file."""
+def read_json(path: Path, what: str, missing: str = "") -> Any:
+    """The JSON in `path`; a missing or cut-short file is a clear error naming it. `what` names the kind
+    of file, `missing` is appended to the not-found message (how to make one)."""
     path = Path(path)
     try:
-        d = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no {what} here{missing}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: corrupt {what} (not valid JSON: {e}; cut short?)") from None
+
+
+def read_versioned_json(path: Path, fmt: str, version: int, what: str, missing: str = "") -> Dict[str, Any]:
+    """The JSON object in `path` (`read_json`), checked to carry `"format": fmt` and `"version": version`."""
+    d = read_json(path, what, missing)
     if not isinstance(d, dict) or d.get("format") != fmt:
         raise ValueError(f"{path}: not a navstack {what} (format {d.get('format') if isinstance(d, dict) else None!r})")
     if d.get("version") != version:

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from navstack.fileio import atomic_write
+from navstack.fileio import atomic_write, read_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_DIR = REPO_ROOT / "assets" / "clip"
@@ -180,12 +180,7 @@ def read_model_config(path) -> Tuple[str, dict, dict]:
     model config (``{"embed_dim", "vision_cfg", "text_cfg"}``), named after the file as open_clip does.
     """
     path = Path(path).expanduser()
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"CLIP model config {path} does not exist (ClipConfig.model_config)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"CLIP model config {path} is not valid JSON ({e})") from None
+    raw = read_json(path, "CLIP model config", " (ClipConfig.model_config)")
     if not isinstance(raw, dict):
         raise ValueError(f"CLIP model config {path}: expected a JSON object")
     cfg = raw.get("model_cfg", raw)
