@@ -25,7 +25,6 @@ import argparse
 import io
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys

@@ -1,6 +1,5 @@
 """CLIP encoder (navstack.perception.clip_encoder), its crop data and `navstack train clip`."""
 
-import argparse
 import json
 from pathlib import Path
 

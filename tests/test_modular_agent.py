@@ -4,7 +4,6 @@ These check behaviour that must hold whatever the model's accuracy: a goal that 
 ends the episode cleanly after exploring, memory across GOAT subtasks, and bad goals.
 """
 
-import math
 
 import numpy as np
 import pytest

@@ -220,7 +220,11 @@ def test_a_bumped_forward_step_is_never_planned_again_from_that_pose():
     # Elsewhere, or along another heading, forward steps are planned as before.
     assert nav._bumped(0.0, 0.0, math.pi + math.radians(3)) and not nav._bumped(0.0, 0.0, math.pi + math.radians(30))
     assert not nav._bumped(0.2, 0.0, math.pi)
+    nav.note_collision([(3.0, 0.0, math.pi)])
+    nav.forget_bumps(near=(2.5, 0.0), radius=1.0)  # only the bumps near a point (the goal search's unwedge)
+    assert nav._bumped(0.0, 0.0, math.pi) and not nav._bumped(3.0, 0.0, math.pi)
     nav.forget_bumps()
+    assert not nav._bumped(0.0, 0.0, math.pi)
     nav.reset()
     assert nav.step(occ, 0.0, 0.0, math.pi, target, "t") == DiscreteAction.MOVE_FORWARD
 

@@ -124,6 +124,12 @@ def test_the_instance_map_applies_the_prior_and_follows_the_points():
     imap2.set_shape_prior(prior)
     (j,) = imap2.integrate([Detection(box_points(0, 2.0, 0, 0.85, 0, 0.9), 1.0, category_probs=clip)])
     assert imap2[j].category_probs.argmax() == 1
+    # the same instance grows (a wider footprint): its weights follow on the next read, computed once
+    before = imap2[j].shape_log.copy()
+    assert imap2.integrate([Detection(box_points(0, 2.0, 0, 0.85, 0.6, 1.5), 1.0, category_probs=clip)]) == [j]
+    after = imap2[j].shape_log
+    assert not np.allclose(before, after) and np.allclose(after, prior.log_weights(imap2[j].points, imap2[j].voxel))
+    assert imap2[j].shape_log is after  # not recomputed while the points stay the same
     imap.set_shape_prior(None)
     assert np.allclose(inst.category_probs, clip)
 

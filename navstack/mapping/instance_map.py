@@ -133,9 +133,11 @@ class Instance:
     seen_from_sum: np.ndarray = field(default_factory=lambda: np.zeros(2))
     seen_from_weight: float = 0.0
     oracle_votes: Dict[int, int] = field(default_factory=dict)
-    # (C,) log weights of the categories from the instance's 3D shape (`ShapePrior`); derived from the
-    # points by the map, never saved
-    shape_log: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    # the map's ShapePrior (or None); the shape's category log weights are derived from the points on the
+    # first read after they changed (not every detection), never saved
+    shape_prior: Optional[ShapePrior] = field(default=None, repr=False, compare=False)
+    _shape_log: Optional[np.ndarray] = field(default=None, init=False, repr=False, compare=False)
+    _shape_fresh: bool = field(default=False, init=False, repr=False, compare=False)
 
     # ---------------------------------------------------------------- derived
     @property
@@ -152,13 +154,28 @@ class Instance:
             return None
         return (self.category_sum / self.category_weight).astype(np.float32)
 
+    def points_changed(self) -> None:
+        """Mark the shape weights stale (called whenever `keys` or `voxel` change)."""
+        self._shape_fresh = False
+
+    @property
+    def shape_log(self) -> Optional[np.ndarray]:
+        """(C,) log weights of the categories from the 3D shape, or None without a prior or points."""
+        if self.shape_prior is None or not len(self.keys):
+            return None
+        if not self._shape_fresh:
+            self._shape_log = self.shape_prior.log_weights(self.points, self.voxel)
+            self._shape_fresh = True
+        return self._shape_log
+
     @property
     def category_probs(self) -> Optional[np.ndarray]:
         """CLIP's label probabilities reweighted over the categories by the shape prior (if the map has one)."""
         p = self.clip_category_probs
-        if p is None or self.shape_log is None or len(self.shape_log) > len(p):
+        if p is None:
             return p
-        return ShapePrior.apply(p, self.shape_log)
+        w = self.shape_log
+        return p if w is None or len(w) > len(p) else ShapePrior.apply(p, w)
 
     @property
     def room_probs(self) -> Optional[np.ndarray]:
@@ -434,8 +451,9 @@ class InstanceMap:
         iid = self.next_id
         self.next_id += 1
         pts = keys_to_points(fine, self.config.voxel)
-        self.instances[iid] = Instance(iid, np.zeros(0, np.int64), self.config.voxel,
-                                       pts.min(axis=0), pts.max(axis=0), first_seen=stamp, first_frame=self.frame)
+        self.instances[iid] = Instance(iid, np.zeros(0, np.int64), self.config.voxel, pts.min(axis=0),
+                                       pts.max(axis=0), first_seen=stamp, first_frame=self.frame,
+                                       shape_prior=self.shape_prior)
         return iid
 
     def _add_points(self, inst: Instance, fine: np.ndarray, fine_voxel: Optional[float] = None) -> None:
@@ -453,19 +471,14 @@ class InstanceMap:
         half = inst.voxel / 2
         inst.bbox_min = pts.min(axis=0) - half
         inst.bbox_max = pts.max(axis=0) + half
-        self._update_shape(inst, pts)
-
-    def _update_shape(self, inst: Instance, pts: Optional[np.ndarray] = None) -> None:
-        if self.shape_prior is None or not len(inst.keys):
-            inst.shape_log = None
-            return
-        inst.shape_log = self.shape_prior.log_weights(inst.points if pts is None else pts, inst.voxel)
+        inst.points_changed()
 
     def set_shape_prior(self, prior) -> None:
         """Use `prior` (a ShapePrior over the map's categories, or None) for every instance, old and new."""
         self.shape_prior = prior
         for inst in self.instances.values():
-            self._update_shape(inst)
+            inst.shape_prior = prior
+            inst.points_changed()
 
     def _add_observation(self, inst: Instance, det: Detection, stamp: float, cam: np.ndarray, yaw: float) -> None:
         cfg = self.config

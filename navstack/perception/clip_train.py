@@ -65,7 +65,7 @@ class TrainConfig:
     views_per_object: int = 6
     background_per_house: int = 6
     epochs: float = 100.0
-    max_steps: Optional[int] = 9000  # the shipped model: 9000 steps (~23 epochs); None = all epochs
+    max_steps: Optional[int] = 14000  # the shipped model: 14000 steps (~35 epochs); None = all epochs
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.1
@@ -303,6 +303,8 @@ def train(cfg: TrainConfig) -> Dict:
         cfg_path = Path(tmp) / "model.json"
         cfg_path.write_text(json.dumps(doc))
         model, tokenizer = new_model(cfg.model_name, cfg.seed, cfg_path)
+    # channels_last: the conv tower's forward + backward runs ~1.6x faster on this CPU (same numbers)
+    model = model.to(memory_format=torch.channels_last)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -324,14 +326,9 @@ def train(cfg: TrainConfig) -> Dict:
     rng = np.random.default_rng([cfg.seed, 7])
     gen = torch.Generator().manual_seed(cfg.seed)
     mean, std = PREPROCESS_CFG["mean"], PREPROCESS_CFG["std"]
-    token_cache: Dict[str, "torch.Tensor"] = {}
-
-    def tokens(texts):
-        missing = [t for t in set(texts) if t not in token_cache]
-        if missing:
-            for t, row in zip(missing, tokenizer(missing)):
-                token_cache[t] = row
-        return torch.stack([token_cache[t] for t in texts])
+    # Tokenise each batch afresh: a cache of token rows per caption grew without bound (the captions are
+    # random: 1-4 MB a step, 23 GB by step 5900) and saved next to no time.
+    tokens = lambda texts: tokenizer(list(texts))  # noqa: E731
 
     class_labels, label_of = zero_shot_labels(rows)
     class_prompts = [category_prompts(c) for c in class_labels]
@@ -346,7 +343,7 @@ def train(cfg: TrainConfig) -> Dict:
             order, pos = rng.permutation(len(ds)), 0
         batch = order[pos : pos + cfg.batch_size]
         pos += cfg.batch_size
-        x = augment(ds.images[batch], gen, mean, std)
+        x = augment(ds.images[batch], gen, mean, std).contiguous(memory_format=torch.channels_last)
         t = tokens([training_caption(rows[i], rng) for i in batch])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)

@@ -101,9 +101,12 @@ class Navigator:
         self.overrides_left = self.config.max_collision_overrides
         self.bumps: List[Tuple[float, float, float]] = []
 
-    def forget_bumps(self) -> None:
-        """The map was cleared: what was learnt about it goes too."""
-        self.bumps = []
+    def forget_bumps(self, near: Optional[Tuple[float, float]] = None, radius: float = 0.0) -> None:
+        """Forget the bump poses (all of them: the map was cleared; or those within `radius` m of `near`)."""
+        if near is None:
+            self.bumps = []
+        else:
+            self.bumps = [b for b in self.bumps if math.hypot(b[0] - near[0], b[1] - near[1]) > radius]
 
     def _bumped(self, x: float, z: float, heading: float) -> bool:
         cfg = self.config
