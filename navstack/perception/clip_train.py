@@ -65,7 +65,7 @@ class TrainConfig:
     views_per_object: int = 6
     background_per_house: int = 6
     epochs: float = 100.0
-    max_steps: Optional[int] = 14000  # the shipped model: 14000 steps (~35 epochs); None = all epochs
+    max_steps: Optional[int] = 9000  # the shipped model: 9000 steps (~23 epochs); None = all epochs
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.1
