@@ -58,6 +58,9 @@ class ModularConfig:
     # the cells just ahead are marked occupied for good (a collision map, as in SemExp-style agents).
     collision_fraction: float = 0.5
     collision_half_width: float = 0.12  # m, either side of the heading
+    # ClipConfig overrides: the shipped model by default; a real CLIP with {model_name: ViT-B-32,
+    # pretrained: laion2b_s34b_b79k, weights: null, model_config: null}, or another local weights file
+    clip: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)  # GoalSearchConfig overrides
     navigator: dict = field(default_factory=dict)  # NavigatorConfig overrides
 
@@ -84,7 +87,16 @@ class ModularAgent(Agent):
             raise ValueError(f"remembered_evidence_weight must be in (0, 1], got {cfg.remembered_evidence_weight}")
         if not (0 < cfg.hurry_after <= 1):
             raise ValueError(f"hurry_after must be a fraction of the step budget in (0, 1], got {cfg.hurry_after}")
-        self.encoder = encoder if encoder is not None else load_encoder()
+        if encoder is None:
+            from navstack.perception.clip_encoder import ClipConfig
+
+            try:
+                clip_cfg = ClipConfig(**cfg.clip)
+            except TypeError as e:
+                raise ValueError(f"clip: not a ClipConfig option ({e}); options: "
+                                 f"{', '.join(ClipConfig.__dataclass_fields__)}") from None
+            encoder = load_encoder(clip_cfg)
+        self.encoder = encoder
         mcfg = load_mapping_config(cfg.mapping, mode=cfg.mapping_mode)
         mcfg.occupancy.agent_radius = sim.agent_radius
         mcfg.occupancy.min_depth, mcfg.occupancy.max_depth = sim.min_depth, sim.max_depth

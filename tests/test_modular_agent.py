@@ -147,3 +147,21 @@ def test_stop_needs_the_instance_in_view_when_required(small_house):
         search.instance, search.mode = iid, "verify"
         search._verify(obs, x + 3.0 * (k + 1), z, yaw)
     assert iid in search.blacklist and search.mode == "recover"
+
+
+def test_the_clip_model_is_chosen_by_the_agent_config(tmp_path):
+    import shutil
+
+    from navstack.modular_agent import ModularAgent, ModularConfig
+    from navstack.perception.clip_encoder import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
+
+    sim = SimConfig(width=160, height=120)
+    weights = tmp_path / "mine.safetensors"
+    shutil.copy(DEFAULT_WEIGHTS, weights)
+    agent = ModularAgent(sim, ModularConfig(clip={"weights": str(weights), "model_config": str(DEFAULT_MODEL_CONFIG),
+                                                  "threads": 1}))
+    assert agent.encoder.config.weights == str(weights) and agent.encoder.config.threads == 1
+    with pytest.raises(ValueError, match="not a ClipConfig option.*weights"):
+        ModularAgent(sim, ModularConfig(clip={"weigths": str(weights)}))
+    with pytest.raises(Exception, match="missing.safetensors"):
+        ModularAgent(sim, ModularConfig(clip={"weights": str(tmp_path / "missing.safetensors")}))
