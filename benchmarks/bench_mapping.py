@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, write_json  # noqa: E402
+from common import add_clip_args, clip_config, machine, write_json  # noqa: E402
 
 from navstack.sim.survey import match_instances  # noqa: E402
 
@@ -175,8 +175,7 @@ def main(argv=None):
     ap.add_argument("--memory-steps", type=int, default=2000, help="0 skips the memory run")
     ap.add_argument("--memory-seed", type=int, default=9100)
     ap.add_argument("--no-clip", action="store_true", help="geometry only (no encoder): recall/precision, no categories")
-    ap.add_argument("--clip-weights", help="CLIP weights file (default: the shipped assets/clip model)")
-    ap.add_argument("--clip-config", help="CLIP model config JSON for --clip-weights")
+    add_clip_args(ap)
     ap.add_argument("--no-goals", action="store_true", help="skip the goal-matching figures")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
@@ -191,13 +190,9 @@ def main(argv=None):
     encoder = None
     enc_name = "none"
     if not args.no_clip:
-        from navstack.perception.clip_encoder import ClipConfig, load_encoder
+        from navstack.perception.clip_encoder import load_encoder
 
-        cc = ClipConfig(threads=args.threads)
-        if args.clip_weights:
-            cc.weights = args.clip_weights
-            cc.model_config = args.clip_config or str(Path(args.clip_weights).with_suffix(".json"))
-        encoder = load_encoder(cc)
+        encoder = load_encoder(clip_config(args, threads=args.threads))
         enc_name = f"{encoder.config.model_name} ({Path(encoder.config.weights).name if encoder.config.weights else encoder.config.pretrained})"
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores; encoder: {enc_name}")

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mapping import evaluate, goal_photo, run_house  # noqa: E402
-from common import write_json  # noqa: E402
+from common import add_clip_args, clip_config, write_json  # noqa: E402
 
 from navstack.eval import parse_seed_range  # noqa: E402
 
@@ -92,20 +92,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="1100-1109", help="development house seeds (< 9000; not CLIP's 0-299)")
     ap.add_argument("--images-per-house", type=int, default=10)
-    ap.add_argument("--clip-weights", help="CLIP weights file (default: the shipped assets/clip model)")
-    ap.add_argument("--clip-config", help="its model config JSON (default: the .json beside the weights)")
+    add_clip_args(ap)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     seeds = parse_seed_range(args.seeds)
     if any(s >= 9000 for s in seeds):
         raise SystemExit("calibration uses development seeds only (< 9000); held-out seeds are for the figures")
-    from navstack.perception.clip_encoder import ClipConfig, load_encoder
+    from navstack.perception.clip_encoder import load_encoder
 
-    cc = ClipConfig()
-    if args.clip_weights:
-        cc.weights = args.clip_weights
-        cc.model_config = args.clip_config or str(Path(args.clip_weights).with_suffix(".json"))
-    enc = load_encoder(cc)
+    enc = load_encoder(clip_config(args))
     cat_rows, img_rows = [], []
     for seed in seeds:
         house, smap, seen, _ = run_house(seed, enc, "geometry")
