@@ -142,7 +142,7 @@ class ShapePrior:
     def save(self, path) -> Path:
         """Atomic JSON write (temporary file in the same folder, then rename)."""
         path = Path(path)
-        atomic_write(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode())
+        atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod

@@ -371,7 +371,7 @@ def train(cfg: TrainConfig) -> Dict:
     # float16 halves the file; integer buffers (BatchNorm's num_batches_tracked) keep their dtype
     state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
              for k, v in model.state_dict().items()}
-    atomic_write(out, lambda f: f.write(_safetensors_bytes(state, {"format": CONFIG_FORMAT, "model_name": cfg.model_name})))
+    atomic_write(out, _safetensors_bytes(state, {"format": CONFIG_FORMAT, "model_name": cfg.model_name}))
     weights_bytes = out.stat().st_size
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     command = canonical_command(cfg)
@@ -446,7 +446,7 @@ def _safetensors_bytes(state, metadata) -> bytes:
 
 
 def _write_json(path: Path, doc: Dict) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(doc, indent=1) + "\n").encode()))
+    atomic_write(path, json.dumps(doc, indent=1) + "\n")
 
 
 def _cpu_name() -> str:

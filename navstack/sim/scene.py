@@ -109,7 +109,7 @@ class House:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write(directory / "house.mesh.npz", lambda f: np.savez_compressed(f, **pack_meshes(self.meshes())))
-        atomic_write(directory / "house.semantic.json", lambda f: f.write(json.dumps(self.semantic(), indent=1).encode()))
+        atomic_write(directory / "house.semantic.json", json.dumps(self.semantic(), indent=1))
         return directory
 
     @classmethod
