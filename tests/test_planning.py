@@ -65,6 +65,22 @@ def test_distance_field_goes_through_the_door():
     assert f(0.0, -2.0) == 0.0
 
 
+def test_targets_filling_their_whole_pocket_are_the_only_reachable_cells():
+    # skfmm has no zero level when the targets cover their traversable patch; an eval crashed on it
+    from navstack.planning.navigator import DistanceField
+
+    trav = np.zeros((20, 20), bool)
+    trav[2:4, 2:4] = True  # a 2x2 pocket, all of it targets
+    trav[10:18, 10:18] = True  # the rest of the map, unreachable from the pocket
+    targets = np.array([[r, c] for r in (2, 3) for c in (2, 3)])
+    f = DistanceField(trav, targets, 0.0, 0.0, 0.1)
+    assert f(0.25, 0.25) == 0.0 and f(1.45, 1.45) == math.inf and f.reachable
+    f = DistanceField(trav, np.array([[0, 0]]), 0.0, 0.0, 0.1)  # a target off the traversable cells
+    assert not f.reachable
+    f = DistanceField(trav, np.array([[12, 12]]), 0.0, 0.0, 0.1)
+    assert f(1.25, 1.45) == pytest.approx(0.2, abs=0.03) and f(0.25, 0.25) == math.inf
+
+
 def test_navigator_drives_to_target_on_its_map():
     occ = grid_with_room()
     nav = Navigator()

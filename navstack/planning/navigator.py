@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from navstack.fmm import geodesic_field
 from navstack.planning.action_search import plan_actions
 from navstack.types import DiscreteAction, heading_vector
 
@@ -53,8 +54,6 @@ class DistanceField:
 
     def __init__(self, traversable: np.ndarray, targets_rc: np.ndarray, x0: float, z0: float, resolution: float,
                  crop: Optional[Tuple[int, int, int, int]] = None):
-        import skfmm
-
         self.res = resolution
         self.traversable = traversable
         r0, r1, c0, c1 = crop if crop is not None else (0, traversable.shape[0], 0, traversable.shape[1])
@@ -64,17 +63,7 @@ class DistanceField:
         self.shape = trav.shape
         r, c = targets_rc[:, 0] - r0, targets_rc[:, 1] - c0
         ok = (r >= 0) & (r < self.shape[0]) & (c >= 0) & (c < self.shape[1])
-        r, c = r[ok], c[ok]
-        r, c = r[trav[r, c]], c[trav[r, c]]
-        if len(r) == 0:
-            self.field = np.full(self.shape, np.inf)
-            return
-        phi = np.ones(self.shape)
-        phi[r, c] = -1
-        d = skfmm.distance(np.ma.MaskedArray(phi, mask=~trav), dx=resolution)
-        f = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + resolution / 2)
-        f[r, c] = 0.0
-        self.field = np.maximum(f, 0.0)
+        self.field = geodesic_field(trav, r[ok], c[ok], resolution)
 
     def __call__(self, x: float, z: float) -> float:
         c = int(math.floor((x - self.x0) / self.res))

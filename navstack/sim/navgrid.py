@@ -15,6 +15,8 @@ from typing import Iterable, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
+from navstack.fmm import geodesic_field
+
 Rect = Tuple[float, float, float, float, float]  # centre x, centre z, half size x, half size z, yaw
 
 
@@ -147,8 +149,6 @@ class NavGrid:
     # ------------------------------------------------------------ geodesics
     def distance_field(self, targets: np.ndarray) -> np.ndarray:
         """Geodesic distance (m) from every cell to the nearest target (x, z); inf where unreachable."""
-        import skfmm  # imported here: only geodesic queries need it
-
         targets = np.asarray(targets, float).reshape(-1, 2)
         key = targets.round(3).tobytes()
         hit = self._field_cache.get(key)
@@ -156,24 +156,7 @@ class NavGrid:
             return hit
         r, c = self.spec.to_cell(targets[:, 0], targets[:, 1])
         ok = self.spec.inside(r, c)
-        r, c = r[ok], c[ok]
-        on = self.navigable[r, c]
-        phi = np.ones(self.spec.shape)
-        if not on.any():
-            field = np.full(self.spec.shape, np.inf)
-        else:
-            phi[r[on], c[on]] = -1
-            masked = np.ma.MaskedArray(phi, mask=~self.navigable)
-            try:
-                d = skfmm.distance(masked, dx=self.spec.resolution)
-                # The zero level lies half a cell outside the target cells; shift so targets read 0.
-                field = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + self.spec.resolution / 2)
-            except ValueError:
-                # no zero level: the targets cover their whole navigable patch (cells cut off from the rest,
-                # e.g. a single navigable cell), so only they are reachable
-                field = np.full(self.spec.shape, np.inf)
-            field[r[on], c[on]] = 0.0
-            field = np.maximum(field, 0.0)
+        field = geodesic_field(self.navigable, r[ok], c[ok], self.spec.resolution)
         if len(self._field_cache) > 64:
             self._field_cache.clear()
         self._field_cache[key] = field
