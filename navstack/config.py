@@ -87,5 +87,19 @@ def load_config(schema: Type[T], name_or_path: str | None, group: str, **overrid
     return obj.validate() if hasattr(obj, "validate") else obj
 
 
+def config_block(schema: Type[T], block: str, values: dict, **fixed) -> T:
+    """`schema(**fixed, **values)` for a nested config block (e.g. the agent's `search:`); a misspelt
+    option is a ValueError naming the block and listing its options rather than the dataclass's TypeError."""
+    unknown = sorted(set(values) - set(schema.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{block}: not a {schema.__name__} option: {', '.join(map(str, unknown))}; options: "
+                         f"{', '.join(schema.__dataclass_fields__)}")
+    taken = sorted(set(values) & set(fixed))
+    if taken:
+        raise ValueError(f"{block}: {', '.join(taken)} cannot be set here (it comes from elsewhere in the config)")
+    obj = schema(**fixed, **values)
+    return obj.validate() if hasattr(obj, "validate") else obj
+
+
 def load_sim_config(name_or_path: str | None = None, **overrides) -> SimConfig:
     return load_config(SimConfig, name_or_path, "sim", **overrides)

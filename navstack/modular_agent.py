@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from navstack.agent import Agent, register
-from navstack.config import SimConfig, load_config
+from navstack.config import SimConfig, config_block, load_config
 from navstack.types import DiscreteAction, Goal, Observation
 
 
@@ -90,12 +90,7 @@ class ModularAgent(Agent):
         if encoder is None:
             from navstack.perception.clip_encoder import ClipConfig
 
-            try:
-                clip_cfg = ClipConfig(**cfg.clip)
-            except TypeError as e:
-                raise ValueError(f"clip: not a ClipConfig option ({e}); options: "
-                                 f"{', '.join(ClipConfig.__dataclass_fields__)}") from None
-            encoder = load_encoder(clip_cfg)
+            encoder = load_encoder(config_block(ClipConfig, "clip", cfg.clip))
         self.encoder = encoder
         mcfg = load_mapping_config(cfg.mapping, mode=cfg.mapping_mode)
         mcfg.occupancy.agent_radius = sim.agent_radius
@@ -106,9 +101,10 @@ class ModularAgent(Agent):
         self.goal_encoder = GoalEncoder(self.encoder)
         self.value_map = ValueMap(max_range=sim.max_depth)
         self.topo = TopoGraph()
-        nav = NavigatorConfig(forward_step=sim.forward_step_size, turn_deg=sim.turn_angle, **cfg.navigator)
+        nav = config_block(NavigatorConfig, "navigator", cfg.navigator, forward_step=sim.forward_step_size,
+                           turn_deg=sim.turn_angle)
         self.navigator = Navigator(nav)
-        scfg = GoalSearchConfig(semantic_exploration=cfg.semantic_exploration, **cfg.search)
+        scfg = config_block(GoalSearchConfig, "search", cfg.search, semantic_exploration=cfg.semantic_exploration)
         self.search = GoalSearch(scfg, self.smap, self.value_map, self.topo, self.navigator, self.goal_encoder,
                                  sim.turn_angle)
         self.goal = None

@@ -149,6 +149,21 @@ def test_stop_needs_the_instance_in_view_when_required(small_house):
     assert iid in search.blacklist and search.mode == "recover"
 
 
+def test_misspelt_agent_config_blocks_name_the_block_and_its_options():
+    from navstack.modular_agent import ModularAgent, ModularConfig
+
+    sim = SimConfig(width=160, height=120)
+    with pytest.raises(ValueError, match="search: not a GoalSearchConfig option: match_treshold; options: .*match_threshold"):
+        ModularAgent(sim, ModularConfig(search={"match_treshold": 0.3}))
+    with pytest.raises(ValueError, match="navigator: not a NavigatorConfig option: foo"):
+        ModularAgent(sim, ModularConfig(navigator={"foo": 1}))
+    # the ablation switch lives at the top level; a search block cannot quietly undo frontier-only
+    with pytest.raises(ValueError, match="search: semantic_exploration cannot be set here"):
+        ModularAgent(sim, ModularConfig(search={"semantic_exploration": True}))
+    agent = ModularAgent(sim, ModularConfig(search={"match_threshold": 0.3}, navigator={}))
+    assert agent.search.config.match_threshold == 0.3
+
+
 def test_the_clip_model_is_chosen_by_the_agent_config(tmp_path):
     import shutil
 
@@ -161,7 +176,7 @@ def test_the_clip_model_is_chosen_by_the_agent_config(tmp_path):
     agent = ModularAgent(sim, ModularConfig(clip={"weights": str(weights), "model_config": str(DEFAULT_MODEL_CONFIG),
                                                   "threads": 1}))
     assert agent.encoder.config.weights == str(weights) and agent.encoder.config.threads == 1
-    with pytest.raises(ValueError, match="not a ClipConfig option.*weights"):
+    with pytest.raises(ValueError, match="clip: not a ClipConfig option: weigths; options: .*weights"):
         ModularAgent(sim, ModularConfig(clip={"weigths": str(weights)}))
     with pytest.raises(Exception, match="missing.safetensors"):
         ModularAgent(sim, ModularConfig(clip={"weights": str(tmp_path / "missing.safetensors")}))
