@@ -471,3 +471,75 @@ def test_explorer_falls_back_to_tight_frontiers_only_when_no_other_is_left_early
     occ.explored_area = lambda: 12.0
     gs.bad_frontiers.append(np.array([-2.0, 0.4]))
     assert gs.open_frontiers() == []
+
+
+def test_no_stop_at_an_instance_whose_shape_cannot_be_the_goal_category():
+    """A 5 cm slab (a piece of a bed, CLIP says sofa) is refused at the STOP and given up; a sofa-sized
+    instance is accepted. Without a shape prior, or with the check off, the map's category decides."""
+    from types import SimpleNamespace
+
+    from navstack.mapping.instance_map import Detection, InstanceMap
+    from navstack.mapping.shape_prior import ShapePrior
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    def box(x0, x1, y0, y1, z0, z1):
+        xs, ys, zs = (np.arange(a + 0.025, b, 0.05) for a, b in ((x0, x1), (y0, y1), (z0, z1)))
+        return np.stack(np.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
+
+    cats = ["sofa", "bed"]
+    imap = InstanceMap(num_categories=2)
+    slab, sofa = imap.integrate([Detection(box(0.0, 0.9, 0.45, 0.5, 1.0, 1.2), 1.0),
+                                 Detection(box(-2.0, -0.1, 0.0, 0.85, 1.0, 1.9), 1.0)])
+    prior = ShapePrior.load().for_categories(cats)
+    cand = {i: SimpleNamespace(instance_id=i, category="sofa", score=5.0, parts={"category": math.log(0.9)})
+            for i in (slab, sofa)}
+    enc = SimpleNamespace(config=SimpleNamespace(w_category=1.0, w_image_clip=1.0),
+                          match=lambda g, m: list(cand.values()))
+    smap = SimpleNamespace(occupancy=grid_with_room(), categories=cats, instance_map=imap)
+
+    def verify(iid, **kw):
+        gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, **kw), smap, ValueMap(), TopoGraph(), Navigator(),
+                        enc, 30.0)
+        gs.start(SimpleNamespace(kind="category", category="sofa", parsed=SimpleNamespace(category=None)), 0)
+        c = imap[iid].centre
+        gs.instance, gs.mode, gs.verify_turns = iid, "verify", gs.config.max_verify_turns
+        return gs, gs._verify(None, float(c[0]), float(c[2]) + 1.0, 0.0)
+
+    imap.set_shape_prior(prior)
+    d2 = prior.mahalanobis2(imap[slab].points, imap[slab].voxel)
+    assert d2.shape == (2,) and d2[0] > 25.0
+    assert prior.mahalanobis2(imap[sofa].points, imap[sofa].voxel)[0] < 25.0
+    gs, action = verify(slab)
+    assert action != DiscreteAction.STOP and slab in gs.blacklist and gs.debug["shape_distance2"] > 25.0
+    assert verify(sofa)[1] == DiscreteAction.STOP
+    assert verify(slab, max_shape_distance2=0)[1] == DiscreteAction.STOP
+    imap.set_shape_prior(None)
+    assert verify(slab)[1] == DiscreteAction.STOP
+
+
+def test_exploring_looks_around_again_only_far_from_where_it_last_looked():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    smap = SimpleNamespace(occupancy=grid_with_room(), categories=["chair"], instance_map=_Instances({}))
+    enc = SimpleNamespace(config=SimpleNamespace(w_category=1.0, w_image_clip=1.0), match=lambda g, m: [])
+
+    def search(every):
+        gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, last_resort=False, look_around_every=every),
+                        smap, ValueMap(), TopoGraph(), Navigator(), enc, 30.0)
+        gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+        return gs
+
+    gs = search(1.0)
+    turns = [gs.step(None, 0.0, 0.0, 0.0) for _ in range(12)]
+    assert turns == [DiscreteAction.TURN_LEFT] * 12 and gs.looked_from == [(0.0, 0.0)]  # 12 x 30 deg
+    # a full turn done: back to exploring (this room has no frontier left: the search ends), no second look
+    assert gs.step(None, 0.0, 0.0, 0.0) == DiscreteAction.STOP and gs.mode == "done"
+    gs.mode = "explore"
+    assert gs.step(None, 0.8, 0.0, 0.0) == DiscreteAction.STOP  # within 1 m of the last look-around
+    gs.mode = "explore"
+    assert gs.step(None, 1.5, 0.0, 0.0) == DiscreteAction.TURN_LEFT and gs.mode == "spin"
+    assert gs.looked_from == [(0.0, 0.0), (1.5, 0.0)]
+    gs = search(0.0)  # off: no look-around beyond the start's
+    assert gs.step(None, 0.0, 0.0, 0.0) == DiscreteAction.STOP and gs.looked_from == []

@@ -104,6 +104,10 @@ def test_the_shipped_prior_covers_the_map_categories_and_tells_beds_from_sofas()
     ll = prior.log_likelihood(bed)[0]
     assert ll[prior.categories.index("bed")] > ll[prior.categories.index("sofa")]
     assert ll[prior.categories.index("bed")] > ll[prior.categories.index("toilet")]
+    # the absolute distance: near for a bed, far for a toilet, unknown (nan) for a category never seen
+    d2 = prior.mahalanobis2(box_points(0, 2.0, 0, 0.55, 0, 1.6), 0.05)
+    assert d2[prior.categories.index("bed")] < 10 < d2[prior.categories.index("toilet")]
+    assert np.isnan(d2[prior.categories.index("stool")])
     # re-indexed to another category list: known ones keep their numbers, unknown ones are neutral
     sub = prior.for_categories(["sofa", "bed", "spaceship"])
     assert np.allclose(sub.mean[1], prior.mean[prior.categories.index("bed")]) and sub.counts[2] == 0

@@ -116,6 +116,14 @@ class ShapePrior:
             ll[:, ~ok] = ll[:, ok].mean(axis=1, keepdims=True) if ok.any() else 0.0
         return np.maximum(ll, ll.max(axis=1, keepdims=True) - self.max_log_ratio)
 
+    def mahalanobis2(self, points: np.ndarray, voxel: float) -> np.ndarray:
+        """(C,) squared Mahalanobis distance of one instance's shape features from each category's Gaussian:
+        an absolute plausibility (the log weights are relative to the best category). nan for categories
+        without training instances."""
+        d = shape_features(points, voxel)[None, :] - self.mean
+        m = np.einsum("cf,cfg,cg->c", d, self._inv, d)
+        return np.where(self.counts >= 1, m, np.nan)
+
     def log_weights(self, points: np.ndarray, voxel: float) -> np.ndarray:
         """(C,) `weight` x clipped log-likelihood of one instance's shape, max 0."""
         ll = self.weight * self.log_likelihood(shape_features(points, voxel))[0]

@@ -86,6 +86,15 @@ class GoalSearchConfig:
     # Approach only cells with a clear straight line to the instance on the occupancy grid (where any
     # have one): without it the far side of a wall qualifies.
     line_of_sight: bool = True
+    # STOP at a category (or text) goal only if the instance's 3D shape is plausible for the category:
+    # squared Mahalanobis distance of its shape features under the shape prior's Gaussian for the goal
+    # category at most this (4 features; chi^2 99.99% ~ 23.5). Development houses 1115-1140: every right
+    # STOP was <= 15; 4 of 9 wrong ones were pieces of other objects (a 5 cm slab of a bed as a sofa) at
+    # 37-180. 0 = off. The last resort does not apply it.
+    max_shape_distance2: float = 25.0
+    # Exploring, look around (a full turn in place; turns add no path length) whenever the agent is this far
+    # (m) from every place it looked around from: the map sees each room from inside. 0 = only at the start.
+    look_around_every: float = 0.0
 
 
 class GoalSearch:
@@ -122,6 +131,7 @@ class GoalSearch:
         self.last_resort_tried: Set[int] = set()
         self.spin_left = spin_steps
         self.mode = "spin" if spin_steps else "explore"
+        self.looked_from: list = []  # (x, z) of the look-arounds of this search
         self.blacklist: Set[int] = set()
         self.unwedges_left = self.config.unwedge
         self.bad_frontiers: list = []
@@ -222,6 +232,17 @@ class GoalSearch:
         if "category" not in c.parts or self.goal_category not in getattr(self.smap, "categories", ()):
             return False  # the relaxed probability means something only for the map's own categories
         return math.exp(c.parts["category"] / w.w_category) >= self.config.last_resort_min_p
+
+    def _shape_fits(self, iid: int) -> bool:
+        """The instance's shape is plausible for the goal category (`max_shape_distance2`); True where the
+        map has no shape prior or it knows nothing of the category."""
+        inst = self.smap.instance_map[iid]
+        prior, cat = inst.shape_prior, self.goal_category
+        if not self.config.max_shape_distance2 or prior is None or cat not in prior.categories or not len(inst.keys):
+            return True
+        d2 = float(prior.mahalanobis2(inst.points, inst.voxel)[prior.categories.index(cat)])
+        self.debug["shape_distance2"] = round(d2, 1) if math.isfinite(d2) else None
+        return not d2 > self.config.max_shape_distance2
 
     def _instance_xz(self, iid: int) -> np.ndarray:
         pts = self.smap.instance_map[iid].points
@@ -434,9 +455,15 @@ class GoalSearch:
                 self.mode = "explore"
         if self.mode == "spin":
             if self.spin_left > 0:
+                if not self.looked_from or self.looked_from[-1] != (x, z):
+                    self.looked_from.append((x, z))
                 self.spin_left -= 1
                 return DiscreteAction.TURN_LEFT
             self.mode = "explore"
+        elif self.mode == "explore" and self._time_to_look_around(x, z):
+            self.looked_from.append((x, z))
+            self.mode, self.spin_left = "spin", int(round(2 * math.pi / self.turn)) - 1
+            return DiscreteAction.TURN_LEFT
         cand = None
         if self.mode in ("explore", "recover", "approach") and not self.last_resort_active:
             cand = self.best_candidate()
@@ -539,6 +566,12 @@ class GoalSearch:
         self.target_collisions = 0
         self.navigator.reset()
 
+    def _time_to_look_around(self, x: float, z: float) -> bool:
+        d = self.config.look_around_every
+        if not d > 0:
+            return False
+        return all(math.hypot(x - px, z - pz) > d for px, pz in self.looked_from)
+
     def _idle(self, x: float, z: float) -> bool:
         """True when the last `idle_steps` exploring or approaching steps all stayed within `idle_radius` m
         of here. The trail is not cleared when the target changes: flip-flopping targets are the case."""
@@ -603,7 +636,7 @@ class GoalSearch:
         score = math.exp(cd.parts["category"] / self.goal_encoder.config.w_category) if cd and "category" in cd.parts else 0.0
         self.debug["verify_score"] = round(float(score), 3)
         if self.goal.kind != "image":  # image goals: accept() already holds the calibrated cosine test
-            ok = ok and score >= cfg.verify_threshold
+            ok = ok and score >= cfg.verify_threshold and self._shape_fits(iid)
         ok = ok and self._close_look_agrees(obs, iid)
         if ok:
             self.mode = "stopped"
