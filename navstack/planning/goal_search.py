@@ -455,8 +455,8 @@ class GoalSearch:
                 self.mode = "explore"
         if self.mode == "spin":
             if self.spin_left > 0:
-                if not self.looked_from or self.looked_from[-1] != (x, z):
-                    self.looked_from.append((x, z))
+                if not self.looked_from or math.hypot(x - self.looked_from[-1][0], z - self.looked_from[-1][1]) > 0.1:
+                    self.looked_from.append((x, z))  # once per spin (odometry drifts while turning on a robot)
                 self.spin_left -= 1
                 return DiscreteAction.TURN_LEFT
             self.mode = "explore"
