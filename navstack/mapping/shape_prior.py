@@ -107,21 +107,23 @@ class ShapePrior:
     def log_likelihood(self, features: np.ndarray) -> np.ndarray:
         """(N, C) log p(features | category), clipped to `max_log_ratio` below each row's best; categories
         without training instances get the row mean of the others (neutral)."""
-        X = np.atleast_2d(np.asarray(features, np.float64))
-        d = X[:, None, :] - self.mean[None]
-        m = np.einsum("ncf,cfg,ncg->nc", d, self._inv, d)
-        ll = -0.5 * (m + self._logdet[None])
+        ll = -0.5 * (self._mahalanobis2(features) + self._logdet[None])
         ok = self.counts >= 1
         if not ok.all():
             ll[:, ~ok] = ll[:, ok].mean(axis=1, keepdims=True) if ok.any() else 0.0
         return np.maximum(ll, ll.max(axis=1, keepdims=True) - self.max_log_ratio)
 
+    def _mahalanobis2(self, features: np.ndarray) -> np.ndarray:
+        """(N, C) squared Mahalanobis distances of feature rows from every category's Gaussian."""
+        X = np.atleast_2d(np.asarray(features, np.float64))
+        d = X[:, None, :] - self.mean[None]
+        return np.einsum("ncf,cfg,ncg->nc", d, self._inv, d)
+
     def mahalanobis2(self, points: np.ndarray, voxel: float) -> np.ndarray:
         """(C,) squared Mahalanobis distance of one instance's shape features from each category's Gaussian:
         an absolute plausibility (the log weights are relative to the best category). nan for categories
         without training instances."""
-        d = shape_features(points, voxel)[None, :] - self.mean
-        m = np.einsum("cf,cfg,cg->c", d, self._inv, d)
+        m = self._mahalanobis2(shape_features(points, voxel))[0]
         return np.where(self.counts >= 1, m, np.nan)
 
     def log_weights(self, points: np.ndarray, voxel: float) -> np.ndarray:
