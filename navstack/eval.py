@@ -175,7 +175,9 @@ class HouseRunner:
                 if stop:
                     break
             r = m.result()
-            r.update(type=kind, category=category, called_stop=m.done)
+            info = getattr(agent, "last_info", None) or {}
+            r.update(type=kind, category=category, called_stop=m.done, agent_mode=str(info.get("mode", "")) or None,
+                     agent_target=info.get("target"))
             results.append(r)
             steps_total += r["steps"]
         wall = time.perf_counter() - t0
@@ -191,8 +193,9 @@ class HouseRunner:
             rec["subtask_types"] = g["subtask_types"]
             rec["subtask_success"] = g["subtask_success"]
             rec["subtask_spl"] = g["subtask_spl"]
-            rec["subtasks"] = [{k: r[k] for k in ("type", "category", "success", "spl", "distance_to_goal", "steps")}
-                               for r in results]
+            # per subtask, also why the agent ended it and at what (failure analysis of later vs first subtasks)
+            rec["subtasks"] = [{k: r[k] for k in ("type", "category", "success", "spl", "distance_to_goal", "steps",
+                                                  "agent_mode", "agent_target")} for r in results]
             rec["goal_text"] = [str(getattr(gl[0], "lang_desc", "")) if k == "description" else k
                                 for (k, gl, _, _) in self.subtasks(dataset, episode)]
         else:

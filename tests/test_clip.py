@@ -52,6 +52,22 @@ def test_shipped_weights_give_normalised_embeddings(shipped):
     assert DEFAULT_WEIGHTS.stat().st_size < 25e6
 
 
+def test_flip_average_makes_embeddings_mirror_invariant(shipped):
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (48, 80, 3), dtype=np.uint8), rng.integers(0, 256, (64, 30, 3), dtype=np.uint8)]
+    mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+    plain = shipped
+    assert not np.allclose(plain.encode_images(crops), plain.encode_images(mirrored), atol=1e-3)
+    flip = ClipEncoder(ClipConfig(flip_average=True))
+    both = flip.encode_images(crops)
+    assert _unit(both) and np.allclose(both, flip.encode_images(mirrored), atol=1e-4)
+    # the average of the two views' unit vectors, renormalised
+    want = plain.encode_images(crops) + plain.encode_images(mirrored)
+    assert np.allclose(both, want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-4)
+    with pytest.raises(ValueError, match="flip_average"):
+        ClipConfig(flip_average="yes").validate()
+
+
 def test_shipped_model_classifies_held_out_crops(shipped):
     from navstack.perception.clip_data import CropSetConfig, house_crops
     from navstack.sim.catalog import CATEGORIES
@@ -237,6 +253,7 @@ def test_train_clip_command_end_to_end(tmp_path):
     assert args.func(args) == 0
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["training"]["steps"] == 3 and doc["training"]["command"].startswith("navstack train clip --seeds 11")
+    assert doc["training"]["compiled"] is True  # torch.compile is the default (and works with the set-up's g++)
     assert doc["weights"]["bytes"] == out.stat().st_size
     assert 0 <= doc["metrics"]["category_accuracy"] <= 1
     enc = ClipEncoder(ClipConfig(weights=str(out), model_config=str(out.with_suffix(".json"))))
@@ -263,6 +280,10 @@ def test_train_clip_defaults_are_the_shipped_run_and_the_recorded_command_round_
     cfg1 = config_from_args(parser.parse_args(["train", "clip", "--category-loss", "0"]))
     assert cfg1.category_loss == 0 and "--category-loss 0" in canonical_command(cfg1)
     assert config_from_args(parser.parse_args(canonical_command(cfg1).split()[1:])).category_loss == 0
+    # eager training (no torch.compile) is recorded in the command
+    cfg2 = config_from_args(parser.parse_args(["train", "clip", "--no-compile"]))
+    assert not cfg2.compile and canonical_command(cfg2).endswith("--no-compile")
+    assert not config_from_args(parser.parse_args(canonical_command(cfg2).split()[1:])).compile
     with pytest.raises(ValueError, match="category loss"):
         config_from_args(parser.parse_args(["train", "clip", "--category-loss", "-1"])).validate()
 

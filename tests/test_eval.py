@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,20 @@ def test_oracle_goat_subtasks(tmp_path, house):
     s = evaluate(EvalConfig(task="goat", scene_seeds=[7], episodes_per_scene=1, agent="oracle",
                             out=str(tmp_path), progress=False, save_maps=False))
     assert s["success"] == 1.0
+
+
+def test_goat_records_why_the_modular_agent_ended_each_subtask(tmp_path, house):
+    sim_cfg = tmp_path / "short.yaml"  # 25 steps a subtask keeps this fast; the records are what is tested
+    sim_cfg.write_text((Path(__file__).resolve().parents[1] / "configs/sim/embedded.yaml").read_text()
+                       .replace("max_episode_steps: 500", "max_episode_steps: 25"))
+    evaluate(EvalConfig(task="goat", scene_seeds=[7], episodes_per_scene=1, agent="modular", sim_config=str(sim_cfg),
+                        out=str(tmp_path / "run"), progress=False, save_maps=False))
+    rec = json.loads((tmp_path / "run" / "episodes.jsonl").read_text().splitlines()[0])
+    assert len(rec["subtasks"]) == len(rec["subtask_success"]) >= 2
+    for st in rec["subtasks"]:
+        assert st["steps"] <= 25
+        assert st["agent_mode"] in ("spin", "explore", "recover", "approach", "verify", "stopped", "done"), st
+        assert st["agent_target"] is None or isinstance(st["agent_target"], str)
 
 
 def test_bad_config():

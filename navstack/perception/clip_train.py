@@ -76,6 +76,7 @@ class TrainConfig:
     category_loss: float = 0.5
     threads: int = 2  # torch threads; use 1 when the other core is busy (2 threads then stall on it)
     workers: int = 2  # render processes
+    compile: bool = True  # torch.compile the training forward/backward (inductor): ~18% faster steps on 2 cores
     seed: int = 0
     out: str = str(DEFAULT_WEIGHTS)
     eval_seeds: List[int] = field(default_factory=lambda: list(range(9000, 9030)))
@@ -306,6 +307,7 @@ def train(cfg: TrainConfig) -> Dict:
     # channels_last: the conv tower's forward + backward runs ~1.6x faster on this CPU (same maths, reordered)
     model = model.to(memory_format=torch.channels_last)
     model.train()
+    fwd = torch.compile(model) if cfg.compile else model  # compiles lazily, at the first step
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -347,7 +349,14 @@ def train(cfg: TrainConfig) -> Dict:
         t = tokens([training_caption(rows[i], rng) for i in batch])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        outp = model(x, t)
+        try:
+            outp = fwd(x, t)
+        except Exception as e:  # inductor needs a C++ compiler; without one, train eagerly (same maths)
+            if fwd is model:
+                raise
+            print(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training without it", file=sys.stderr)
+            fwd = model
+            outp = model(x, t)
         loss = loss_fn(outp["image_features"], outp["text_features"], outp["logit_scale"])
         if cfg.category_loss > 0:
             prompts = [str(rng.choice(p)) for p in class_prompts]  # one random prompt per label and step
@@ -384,6 +393,7 @@ def train(cfg: TrainConfig) -> Dict:
             "eval_seeds": _seed_text(cfg.eval_seeds),
             "epochs": cfg.epochs, "steps": total, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "weight_decay": cfg.weight_decay, "warmup_steps": warm, "seed": cfg.seed, "threads": cfg.threads,
+            "compiled": fwd is not model,
             "loss": "open_clip.ClipLoss" + (f" + {cfg.category_loss} x cross-entropy of each crop against one random "
                                              "prompt per label (categories, wall, floor, ceiling)" if cfg.category_loss > 0 else ""),
             "category_loss": cfg.category_loss, "optimizer": "AdamW(betas=(0.9, 0.98), eps=1e-6), cosine schedule",
@@ -434,6 +444,8 @@ def canonical_command(cfg: TrainConfig) -> str:
              f"--views-per-object {cfg.views_per_object}", f"--background-per-house {cfg.background_per_house}",
              f"--threads {cfg.threads}", f"--workers {cfg.workers}", f"--seed {cfg.seed}"]
     parts.append(f"--max-steps {cfg.max_steps or 0}")
+    if not cfg.compile:
+        parts.append("--no-compile")
     if Path(cfg.out).expanduser().resolve() != DEFAULT_WEIGHTS.resolve():
         parts.append(f"--out {cfg.out}")
     return " ".join(parts)
@@ -521,6 +533,8 @@ def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="weights file (.safetensors); the JSON goes beside it")
     p.add_argument("--no-cache", action="store_true", help="render the crops again instead of using the cache")
+    p.add_argument("--no-compile", action="store_true",
+                   help="train eagerly instead of with torch.compile (which needs a C++ compiler; ~1 min to compile)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_clip)
     return p
@@ -532,7 +546,8 @@ def config_from_args(args) -> TrainConfig:
                        max_steps=args.max_steps or None,
                        batch_size=args.batch_size, lr=args.lr, category_loss=args.category_loss, views_per_object=args.views_per_object,
                        background_per_house=args.background_per_house, threads=args.threads, workers=args.workers,
-                       seed=args.seed, out=args.out, cache=not args.no_cache, progress=not args.quiet)
+                       seed=args.seed, out=args.out, cache=not args.no_cache, progress=not args.quiet,
+                       compile=not args.no_compile)
 
 
 def cmd_train_clip(args) -> int:
