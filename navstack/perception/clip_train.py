@@ -512,7 +512,7 @@ def parse_seeds(text: str) -> List[int]:
 def add_train_clip_parser(subparsers) -> argparse.ArgumentParser:
     """Add `clip` to a `navstack train` subparsers object; sets func=cmd_train_clip."""
     p = subparsers.add_parser(
-        "clip", help="train the embedded-world CLIP model (2-core CPU: 47 min end to end for the shipped weights)",
+        "clip", help="train the embedded-world CLIP model (2-core CPU: about 50 min end to end for the shipped weights)",
         description="Render object crops in training houses and train navstack-clip-small with open_clip's ClipLoss. "
                     "Defaults reproduce assets/clip/navstack_clip.safetensors.")
     p.add_argument("--seeds", default=DEFAULT_TRAIN_SEEDS, help=f"training house seeds, all < 1000 (default {DEFAULT_TRAIN_SEEDS})")
