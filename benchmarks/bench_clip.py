@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="local weights file, or 'none'")
     p.add_argument("--model-config", default=str(DEFAULT_MODEL_CONFIG), help="custom model config JSON, or 'none'")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--flip-average", action="store_true", help="average each crop's embedding with its mirror image's")
     p.add_argument("--workers", type=int, default=2, help="processes rendering the crops")
     p.add_argument("--no-cache", action="store_true", help="render the crops again")
     p.add_argument("--quiet", action="store_true")
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     if min(seeds) < 9000:
         print(f"warning: seeds below 9000 are not the held-out evaluation houses ({min(seeds)})", file=sys.stderr)
     cfg = ClipConfig(model_name=args.model_name, pretrained=none(args.pretrained), weights=none(args.weights),
-                     model_config=none(args.model_config), threads=args.threads)
+                     model_config=none(args.model_config), threads=args.threads, flip_average=args.flip_average)
     t0 = time.time()
     enc = ClipEncoder(cfg)
     t_load = time.time() - t0

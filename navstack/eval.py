@@ -175,7 +175,7 @@ class HouseRunner:
                 if stop:
                     break
             r = m.result()
-            info = getattr(agent, "last_info", None) or {}
+            info = getattr(agent, "last_info", None) or {}  # why the agent ended this subtask, when it says
             r.update(type=kind, category=category, called_stop=m.done, agent_mode=str(info.get("mode", "")) or None,
                      agent_target=info.get("target"))
             results.append(r)
@@ -206,10 +206,9 @@ class HouseRunner:
             "steps": steps_total, "collisions": collisions,
             "called_stop": bool(results[-1]["called_stop"]),
             # why the agent ended, when it says (the modular agent: stopped / done / explore ...)
-            "agent_mode": str((getattr(agent, "last_info", None) or {}).get("mode", "")) or None,
+            "agent_mode": results[-1]["agent_mode"],
             # and what it was looking at then (target, verification score, top candidates), for failure analysis
-            "agent_info": {k: v for k, v in (getattr(agent, "last_info", None) or {}).items()
-                           if k in ("target", "verify_score", "candidates", "frontiers")} or None,
+            "agent_info": {k: v for k, v in info.items() if k in ("target", "verify_score", "candidates", "frontiers")} or None,
             "wall_time_s": round(wall, 4),
             "decision_ms_median": round(float(np.median(act_ms)), 3) if act_ms else None,
             "decision_ms_p90": round(float(np.percentile(act_ms, 90)), 3) if act_ms else None,

@@ -57,6 +57,7 @@ def test_goat_records_why_the_modular_agent_ended_each_subtask(tmp_path, house):
                         out=str(tmp_path / "run"), progress=False, save_maps=False))
     rec = json.loads((tmp_path / "run" / "episodes.jsonl").read_text().splitlines()[0])
     assert len(rec["subtasks"]) == len(rec["subtask_success"]) >= 2
+    assert rec["agent_mode"] == rec["subtasks"][-1]["agent_mode"]  # the episode ends with its last subtask
     for st in rec["subtasks"]:
         assert st["steps"] <= 25
         assert st["agent_mode"] in ("spin", "explore", "recover", "approach", "verify", "stopped", "done"), st

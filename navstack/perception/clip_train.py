@@ -76,7 +76,7 @@ class TrainConfig:
     category_loss: float = 0.5
     threads: int = 2  # torch threads; use 1 when the other core is busy (2 threads then stall on it)
     workers: int = 2  # render processes
-    compile: bool = True  # torch.compile the training forward/backward (inductor): ~18% faster steps on 2 cores
+    compile: bool = True  # torch.compile the training forward/backward (inductor): ~15% faster steps on 2 cores
     seed: int = 0
     out: str = str(DEFAULT_WEIGHTS)
     eval_seeds: List[int] = field(default_factory=lambda: list(range(9000, 9030)))
