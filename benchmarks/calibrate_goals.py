@@ -12,6 +12,12 @@ overlap. Then, for what GoalSearch.accept() looks at:
   goal category (positives) and instances that are not (negatives), every category present;
 * image goals (IIN-style photos of matched objects): the CLIP image cosine and ORB inliers of the goal's
   own instance (positive) and of the other instances of its category (negatives);
+* text goals' room phrase: P(room type | instance) (SemanticMap.room_distribution) for the room type the
+  object stands in (positive) and the other room types of the house (negatives);
+* text goals' nearby object ("next to the sofa"): the near evidence (best P(category) x exp(-d / scale) of
+  another mapped instance within reach, GoalEncoder) for the category of the object's ground-truth nearest
+  other object (navstack.tasks.describe.nearest_other) at its own instance (positive) and at the other
+  instances of its category (negatives: the distractors a description has to rule out);
 
 and prints, per threshold, the fraction of positives accepted and of negatives accepted. The defaults in
 GoalSearchConfig / configs/agent/modular.yaml are read off these tables; held-out seeds (>= 9000) are never
@@ -46,6 +52,43 @@ def category_rows(smap, house, match_ids):
         for cat in present:
             k = cats.index(cat)
             rows.append((float(p[k]), int(np.argmax(p)) == k, objs[oid].category == cat))
+    return rows
+
+
+def room_rows(smap, house, match_ids):
+    """(p_room, positive) for every (matched instance, room type of the house)."""
+    rooms = list(smap.room_types)
+    objs = {o.id: o for o in house.objects}
+    present = sorted({house.room(o.room_id).name for o in house.objects} & set(rooms))
+    rows = []
+    for iid, oid in match_ids.items():
+        p = smap.room_distribution(iid)
+        truth = house.room(objs[oid].room_id).name
+        for name in present:
+            pr = float(p[rooms.index(name)]) if p is not None else 1.0 / len(rooms)
+            rows.append((pr, name == truth))
+    return rows
+
+
+def near_rows(smap, house, match_ids):
+    """(near evidence, positive) for every matched object with a nearest other object, per same-category instance."""
+    import math
+
+    from navstack.perception.goal_encoding import GoalEncoder
+    from navstack.tasks.describe import nearest_other
+
+    genc = GoalEncoder(smap.encoder, smap.categories)
+    imap = smap.instance_map
+    objs = {o.id: o for o in house.objects}
+    inst_of = {oid: iid for iid, oid in match_ids.items()}
+    rows = []
+    for oid, iid in inst_of.items():
+        near = nearest_other(house, objs[oid])
+        if near is None:
+            continue
+        same = [i for i, o in match_ids.items() if objs[o].category == objs[oid].category]
+        logp = genc._near_logp([imap[i] for i in same], imap, smap.categories, near.category)
+        rows += [(math.exp(lp), i == iid) for i, lp in zip(same, logp)]
     return rows
 
 
@@ -101,12 +144,14 @@ def main(argv=None):
     from navstack.perception.clip_encoder import load_encoder
 
     enc = load_encoder(clip_config(args))
-    cat_rows, img_rows = [], []
+    cat_rows, img_rows, rm_rows, nr_rows = [], [], [], []
     for seed in seeds:
         house, smap, seen, _ = run_house(seed, enc, "geometry")
         res = evaluate(smap, house, seen, smap.categories)
         match_ids = res["_match"]
         cat_rows += category_rows(smap, house, match_ids)
+        rm_rows += room_rows(smap, house, match_ids)
+        nr_rows += near_rows(smap, house, match_ids)
         img_rows += image_rows(smap, house, match_ids, args.images_per_house, seed)
         print(f"seed {seed}: {len(match_ids)} matched instances", flush=True)
     p, am, pos = (np.array(c) for c in zip(*cat_rows))
@@ -119,7 +164,15 @@ def main(argv=None):
         out["image"] = {"pairs": len(img_rows), "positives": int(ipos.sum()),
                         "cosine": rates(cos, ipos, [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95]),
                         "inliers": rates(inl, ipos, [5, 10, 15, 20, 30])}
-    for block in ("category", "image"):
+    if rm_rows:
+        pr, rpos = (np.array(c) for c in zip(*rm_rows))
+        out["room"] = {"pairs": len(rm_rows), "positives": int(rpos.sum()),
+                       "p_room": rates(pr, rpos, [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])}
+    if nr_rows:
+        pn, npos = (np.array(c) for c in zip(*nr_rows))
+        out["near"] = {"pairs": len(nr_rows), "positives": int(npos.sum()),
+                       "evidence": rates(pn, npos, [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])}
+    for block in ("category", "image", "room", "near"):
         for name, table in (out.get(block) or {}).items():
             if isinstance(table, list):
                 print(f"\n{block} / {name}:")

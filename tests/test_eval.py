@@ -96,3 +96,15 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
     b = [json.loads(line) for line in (tmp_path / "b" / "episodes.jsonl").read_text().splitlines()]
     assert [(r["scene_seed"], r["episode_id"], r["spl"]) for r in a] == [(r["scene_seed"], r["episode_id"], r["spl"]) for r in b]
     assert serial["success"] == parallel["success"] == 1.0
+
+
+def test_failure_tracing_refuses_held_out_houses():
+    """benchmarks/trace_episode.py reads ground truth for a report: development seeds only."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trace_episode.py"
+    spec = importlib.util.spec_from_file_location("trace_episode", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit, match="development seeds"):
+        mod.main(["--seed", "9000"])

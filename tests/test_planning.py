@@ -359,6 +359,42 @@ def test_last_resort_visits_the_best_instance_that_fell_short_once_the_house_is_
         assert gs.step(None, -1.0, 0.0, 0.0) == DiscreteAction.STOP and gs.mode == "done"
 
 
+def test_text_goals_need_the_named_room_to_be_accepted_and_for_the_last_resort():
+    """A description names a room: an instance the map places elsewhere is neither approached as the goal
+    nor visited as a last resort (development textnav houses 1118 and 1121 stopped at such instances)."""
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    inst = _instance(5, [[1.0, 0.4, 1.2], [1.2, 0.4, 1.3]])
+    smap = SimpleNamespace(occupancy=occ, categories=["cabinet", "sofa"], instance_map=_Instances({5: inst}))
+    w = SimpleNamespace(w_category=1.0, w_colour=2.0, w_material=1.0, w_room=0.5, w_image_clip=1.0)
+
+    def search(kind="text", **kw):
+        gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, **kw), smap, ValueMap(), TopoGraph(),
+                        Navigator(), SimpleNamespace(config=w), 30.0)
+        gs.start(SimpleNamespace(kind=kind, category=None, parsed=SimpleNamespace(category="cabinet")), 0)
+        return gs
+
+    def cand(p_room, p_cat=0.9, p_colour=0.9):
+        parts = {"category": math.log(p_cat), "colour": w.w_colour * math.log(p_colour),
+                 "room": w.w_room * math.log(p_room)}
+        return SimpleNamespace(instance_id=5, category="cabinet", score=0.0, parts=parts)
+
+    gs = search()
+    assert gs.accept(cand(0.4)) and gs.accept(cand(0.16))
+    assert not gs.accept(cand(0.12))  # the named room is unlikely: keep looking
+    assert not gs.accept(cand(1 / 7))  # no room evidence yet (uniform over 7 types): wait for it
+    assert not gs.accept(cand(0.4, p_colour=0.1))  # the colour word still counts
+    assert search(room_threshold=0.1).accept(cand(0.12))  # the threshold is the config's
+    # the last resort's relaxed test: the category may fall short, the room must not be clearly another
+    assert gs._plausible(cand(0.12, p_cat=0.15)) and gs._plausible(cand(1 / 7, p_cat=0.15))
+    assert not gs._plausible(cand(0.07, p_cat=0.15))
+    # category goals have no room phrase: the part is ignored even when present
+    assert search(kind="category").accept(cand(0.05))
+
+
 def test_exploring_in_place_for_idle_steps_gives_the_target_up():
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 

@@ -1,0 +1,122 @@
+"""Failure analysis of one house's episodes: what the modular agent did, and what its map held at the end.
+
+    python benchmarks/trace_episode.py --task textnav --seed 1118 [--episodes 1] [--agent modular]
+
+For each episode, prints the agent's mode changes (step, mode, target), the outcome, the goal object's
+facts (category, colour, material, room, nearby object), and the map's top-ranked candidates with their
+score parts, whether GoalSearch.accept() takes them, their room distribution and the ground-truth object
+each is matched to by 3D overlap (navstack.sim.survey.match_instances). Ground truth is only read for this
+report; the agent runs exactly as in `navstack eval`. Use development seeds (< 9000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="textnav", choices=["objectnav", "instance_imagenav", "textnav", "goat"])
+    ap.add_argument("--seed", type=int, required=True, help="development house seed (< 9000)")
+    ap.add_argument("--episodes", type=int, default=1, help="episodes in the house (as --episodes-per-scene)")
+    ap.add_argument("--agent", default="modular")
+    ap.add_argument("--agent-config", help="configs/agent name or YAML path (as navstack eval --agent-config)")
+    ap.add_argument("--top", type=int, default=8, help="candidates listed per episode")
+    ap.add_argument("--steps", help="also print every step in this range, e.g. 40-200 (pose, action, mode)")
+    ap.add_argument("--save-map", help="save the agent's map after each episode under DIR/episode_<id>")
+    args = ap.parse_args(argv)
+    if args.seed >= 9000:
+        raise SystemExit("tracing is for development seeds (< 9000); held-out seeds are for the figures")
+
+    from navstack.agent import PrivilegedInfo, make_agent
+    from navstack.config import load_sim_config
+    from navstack.eval import EvalConfig, HouseRunner
+    from navstack.sim.survey import match_instances, object_boxes
+    from navstack.tasks.describe import facts, nearest_other
+
+    cfg = EvalConfig(task=args.task, agent=args.agent, scene_seeds=[args.seed], episodes_per_scene=args.episodes,
+                     out="/tmp/navstack_trace", save_maps=False).validate()
+    hr = HouseRunner(args.seed, cfg, load_sim_config(None), threads=2)
+    hr._privileged = PrivilegedInfo(distance_to_goal=lambda x, z: math.inf, forward=hr.backend.simulate_forward)
+    options = {"config": args.agent_config} if args.agent_config else {}
+    agent = make_agent(args.agent, hr.sim, hr._privileged, seed=args.seed, **options)
+    objs = {o.id: o for o in hr.house.objects}
+    log = []
+    act = agent.act
+
+    lo_step, hi_step = (int(v) for v in args.steps.split("-")) if args.steps else (0, -1)
+
+    def traced(obs):
+        a = act(obs)
+        s = getattr(agent, "search", None)
+        key = (s.mode, s.target_desc) if s is not None else None
+        if lo_step <= agent.steps <= hi_step:
+            p = obs.pose.position
+            print(f"    {agent.steps:4d} x {p[0]:.2f} z {p[2]:.2f} yaw {math.degrees(obs.pose.yaw):6.1f} "
+                  f"{getattr(a, 'name', a)} {key} collisions {getattr(agent, 'collisions', '-')}")
+        if not log or log[-1][1] != key:
+            log.append((agent.steps, key))
+        return a
+
+    agent.act = traced
+    dataset = hr.episodes()
+    for ep in dataset.episodes:
+        log.clear()
+        rec = hr.run_episode(dataset, ep, agent)
+        print(f"\n=== house {args.seed} episode {rec['episode_id']}: success {rec['success']:.0f} "
+              f"spl {rec['spl']:.2f} steps {rec['steps']} distance_to_goal {rec['distance_to_goal']:.2f}")
+        for text in rec.get("goal_text") or []:
+            print(f"goal: {text}")
+        for step, key in log:
+            print(f"  step {step:4d}: {key}")
+        for oid in rec["_goal_objects"]:
+            o = objs[oid]
+            near = nearest_other(hr.house, o)
+            print(f"goal object {oid}: {facts(hr.house, o)}; nearest other: {near.category if near else None}")
+        if not hasattr(agent, "smap"):
+            continue
+        smap, search = agent.smap, agent.search
+        if args.save_map:
+            where = smap.save(Path(args.save_map) / f"episode_{rec['episode_id']}")
+            print(f"map saved: {where}")
+        conf = smap.instance_map.confirmed()
+        match, _ = match_instances({i.id: i.points for i in conf}, hr.house)
+        mapped = [iid for iid, oid in match.items() if oid in rec["_goal_objects"]]
+        print(f"goal mapped as instance(s): {mapped or 'never'}")
+        boxes = object_boxes(hr.house)
+        traj = rec["_trajectory"]
+        for oid in rec["_goal_objects"]:
+            lo, hi = boxes[oid]
+            centre = (lo + hi) / 2
+            closest = float(np.min(np.hypot(traj[:, 0] - centre[0], traj[:, 1] - centre[2])))
+            end = traj[-1]
+            gap = float(np.hypot(max(lo[0] - end[0], end[0] - hi[0], 0), max(lo[2] - end[1], end[1] - hi[2], 0)))
+            print(f"goal object {oid} box {np.round(lo, 2)} .. {np.round(hi, 2)}; closest approach {closest:.2f} m; "
+                  f"ended at {np.round(end, 2)}, {gap:.2f} m from its box")
+            for inst in smap.instance_map:  # every instance (unconfirmed too) with points in the goal's box
+                inside = float(np.all((inst.points >= lo) & (inst.points <= hi), axis=1).mean()) if len(inst.points) else 0
+                if inside > 0.05:
+                    probs = smap.object_probs(inst.id)
+                    cat = smap.categories[int(np.argmax(probs))] if probs is not None else "?"
+                    print(f"  instance {inst.id} ({cat}, obs {inst.observations}, {len(inst.points)} points): "
+                          f"{inside:.0%} of its points in the goal's box; matched to {match.get(inst.id)}")
+        rooms = list(smap.room_types)
+        for c in search.ranked()[: args.top]:
+            inst = smap.instance_map[c.instance_id]
+            p = smap.room_distribution(c.instance_id)
+            room = f"{rooms[int(np.argmax(p))]} {float(np.max(p)):.2f}" if p is not None else "?"
+            gt = match.get(c.instance_id)
+            gt_desc = f"{gt} {facts(hr.house, objs[gt])}" if gt is not None else "unmatched"
+            parts = {k: round(float(v), 2) for k, v in c.parts.items()}
+            lo_i, hi_i = inst.points.min(axis=0), inst.points.max(axis=0)
+            print(f"  #{c.instance_id} {c.category} score {c.score:.2f} accept {search.accept(c)} "
+                  f"obs {inst.observations} room {room} "
+                  f"extent {np.round(lo_i, 2)} .. {np.round(hi_i, 2)}\n      parts {parts}\n      truth {gt_desc}")
+
+
+if __name__ == "__main__":
+    main()
