@@ -108,3 +108,22 @@ def test_failure_tracing_refuses_held_out_houses():
     spec.loader.exec_module(mod)
     with pytest.raises(SystemExit, match="development seeds"):
         mod.main(["--seed", "9000"])
+
+
+def test_goal_distance_falls_back_to_the_straight_line_where_the_grid_reaches_no_goal(house):
+    """An episode may end where the nav grid reaches no view point (the body squeezed closer to furniture
+    than the grid's clearance): the metrics get the straight line (a lower bound), never inf."""
+    import math
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from navstack.eval import HouseRunner
+
+    runner = SimpleNamespace(house=house)
+    target = np.array(house.navgrid.navigable_points()[0], float).reshape(1, 2)
+    far = (float(target[0, 0]) - 30.0, float(target[0, 1]) - 40.0)  # off the grid: no geodesic
+    assert math.isinf(house.navgrid.geodesic_distance(far, target))
+    assert HouseRunner.goal_distance(runner, *far, target) == pytest.approx(50.0)
+    near = tuple(target[0])  # a reachable start keeps its geodesic distance
+    assert HouseRunner.goal_distance(runner, *near, target) == house.navgrid.geodesic_distance(near, target)
