@@ -35,7 +35,8 @@ class Agent(abc.ABC):
 class PrivilegedInfo:
     """Ground truth for harness agents only.
 
-    distance_to_goal(x, z): geodesic distance (m) to the current goal's nearest view point.
+    distance_to_goal(x, z): geodesic distance (m) to the current goal's nearest view point (the straight line
+    where the nav grid reaches none: HouseRunner.goal_distance).
     forward(x, z, yaw, distance) -> (x, z, collided): the simulator's own collision model.
     """
 
