@@ -32,18 +32,15 @@ def main(argv=None):
     if args.seed >= 9000:
         raise SystemExit("tracing is for development seeds (< 9000); held-out seeds are for the figures")
 
-    from navstack.agent import PrivilegedInfo, make_agent
     from navstack.config import load_sim_config
     from navstack.eval import EvalConfig, HouseRunner
     from navstack.sim.survey import match_instances, object_boxes
     from navstack.tasks.describe import facts, nearest_other
 
     cfg = EvalConfig(task=args.task, agent=args.agent, scene_seeds=[args.seed], episodes_per_scene=args.episodes,
-                     out="/tmp/navstack_trace", save_maps=False).validate()
+                     out="/tmp/navstack_trace", save_maps=False, agent_config=args.agent_config).validate()
     hr = HouseRunner(args.seed, cfg, load_sim_config(None), threads=2)
-    hr._privileged = PrivilegedInfo(distance_to_goal=lambda x, z: math.inf, forward=hr.backend.simulate_forward)
-    options = {"config": args.agent_config} if args.agent_config else {}
-    agent = make_agent(args.agent, hr.sim, hr._privileged, seed=args.seed, **options)
+    agent = hr.make_agent()
     objs = {o.id: o for o in hr.house.objects}
     log = []
     act = agent.act

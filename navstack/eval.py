@@ -142,6 +142,15 @@ class HouseRunner:
             return d
         return float(np.min(np.hypot(targets[:, 0] - x, targets[:, 1] - z)))
 
+    def make_agent(self):
+        """The configured agent, with the ground truth harness agents may use (`run_episode` points its
+        distance at each subtask's goal)."""
+        self._privileged = PrivilegedInfo(distance_to_goal=lambda x, z: math.inf, forward=self.backend.simulate_forward)
+        options = {"keep_map": True} if self.cfg.keep_map else {}
+        if self.cfg.agent_config:
+            options["config"] = self.cfg.agent_config
+        return make_agent(self.cfg.agent, self.sim, self._privileged, seed=self.seed, **options)
+
     def run_episode(self, dataset, episode, agent) -> Dict:
         from navstack.tasks.episodes import view_point_positions
         from navstack.tasks.metrics import EpisodeMetrics, goat_metrics
@@ -232,11 +241,7 @@ class HouseRunner:
         dataset = self.episodes()
         out = Path(self.cfg.out)
         save_dataset(dataset, out / "datasets" / self.cfg.task / "content" / f"house_{self.seed}.json.gz")
-        self._privileged = PrivilegedInfo(distance_to_goal=lambda x, z: math.inf, forward=self.backend.simulate_forward)
-        options = {"keep_map": True} if self.cfg.keep_map else {}
-        if self.cfg.agent_config:
-            options["config"] = self.cfg.agent_config
-        agent = make_agent(self.cfg.agent, self.sim, self._privileged, seed=self.seed, **options)
+        agent = self.make_agent()
         topdown = None
         if self.cfg.save_maps:
             from navstack.sim.topdown import TopDownMap
