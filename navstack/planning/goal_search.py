@@ -189,12 +189,20 @@ class GoalSearch:
         if "category" in c.parts and math.exp(c.parts["category"] / w.w_category) < cfg.match_threshold:
             return False
         if self.goal.kind == "text":
-            for part, weight, threshold in (("colour", w.w_colour, cfg.attribute_threshold),
-                                            ("material", w.w_material, cfg.attribute_threshold),
-                                            ("room", w.w_room, cfg.room_threshold)):
-                if part in c.parts and weight > 0 and math.exp(c.parts[part] / weight) < threshold:
+            for part, threshold in (("colour", cfg.attribute_threshold), ("material", cfg.attribute_threshold),
+                                    ("room", cfg.room_threshold)):
+                p = self._text_part_p(c, part)
+                if p is not None and p < threshold:
                     return False
         return True
+
+    def _text_part_p(self, c, part: str) -> Optional[float]:
+        """A text goal's colour / material / room part of a candidate's score back as a probability (None
+        when the description has no such word or the encoder does not weigh it)."""
+        weight = getattr(self.goal_encoder.config, f"w_{part}")
+        if part not in c.parts or not weight > 0:
+            return None
+        return math.exp(c.parts[part] / weight)
 
     def best_candidate(self):
         cands = [c for c in self.ranked() if c.instance_id not in self.blacklist]
@@ -243,8 +251,8 @@ class GoalSearch:
             return c.parts.get("clip", 0.0) / w.w_image_clip >= self.config.last_resort_min_cosine
         if "category" not in c.parts or self.goal_category not in getattr(self.smap, "categories", ()):
             return False  # the relaxed probability means something only for the map's own categories
-        if self.goal.kind == "text" and "room" in c.parts and w.w_room > 0 \
-                and math.exp(c.parts["room"] / w.w_room) < self.config.last_resort_min_room:
+        room = self._text_part_p(c, "room") if self.goal.kind == "text" else None
+        if room is not None and room < self.config.last_resort_min_room:
             return False
         return math.exp(c.parts["category"] / w.w_category) >= self.config.last_resort_min_p
 
