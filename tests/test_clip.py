@@ -254,6 +254,7 @@ def test_train_clip_command_end_to_end(tmp_path):
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["training"]["steps"] == 3 and doc["training"]["command"].startswith("navstack train clip --seeds 11")
     assert doc["training"]["compiled"] is True  # torch.compile is the default (and works with the set-up's g++)
+    assert "fused" in doc["training"]["optimizer"]  # torch's fused CPU AdamW kernel, in the pinned torch
     assert doc["weights"]["bytes"] == out.stat().st_size
     assert 0 <= doc["metrics"]["category_accuracy"] <= 1
     enc = ClipEncoder(ClipConfig(weights=str(out), model_config=str(out.with_suffix(".json"))))

@@ -160,6 +160,8 @@ def test_misspelt_agent_config_blocks_name_the_block_and_its_options():
     # the ablation switch lives at the top level; a search block cannot quietly undo frontier-only
     with pytest.raises(ValueError, match="search: semantic_exploration cannot be set here"):
         ModularAgent(sim, ModularConfig(search={"semantic_exploration": True}))
+    with pytest.raises(ValueError, match="frontier_switch must be one of margin, commit, nearer, got 'sticky'"):
+        ModularAgent(sim, ModularConfig(search={"frontier_switch": "sticky"}))
     agent = ModularAgent(sim, ModularConfig(search={"match_threshold": 0.3}, navigator={}))
     assert agent.search.config.match_threshold == 0.3
 

@@ -579,3 +579,42 @@ def test_exploring_looks_around_again_only_far_from_where_it_last_looked():
     assert gs.looked_from == [(0.0, 0.0), (1.5, 0.0)]
     gs = search(0.0)  # off: no look-around beyond the start's
     assert gs.step(None, 0.0, 0.0, 0.0) == DiscreteAction.STOP and gs.looked_from == []
+
+
+def test_exploration_commits_to_its_frontier_while_it_lasts():
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_room()
+    rows, cols = occ.to_cell(np.array([0.0, 2.5]), np.array([2.5, 0.0]))
+    occ.observed[int(rows[0]) :, :] = False  # unknown beyond z > 2.5 ...
+    occ.observed[:, int(cols[1]) :] = False  # ... and beyond x > 2.5: a frontier on each side
+    occ._cache.clear()
+    vm = ValueMap()
+    vm.align(occ)
+    vm.confidence[:] = 1.0
+    smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
+
+    def search(**cfg):
+        gs = GoalSearch(GoalSearchConfig(room_weight=0.0, **cfg), smap, vm, TopoGraph(), Navigator(NavigatorConfig()),
+                        None, 30.0)
+        gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+        return gs
+
+    def favour(side):  # the value map says the goal lies beyond the frontier on `side`
+        vm.value[:] = 0.0
+        if side == "z":
+            vm.value[int(rows[0]) - 10 :, : int(cols[1]) - 10] = 1.0
+        else:
+            vm.value[: int(rows[0]) - 10, int(cols[1]) - 10 :] = 1.0
+
+    for mode, switched in (("commit", False), ("margin", True)):
+        gs = search(frontier_switch=mode)
+        favour("z")
+        first = gs.choose_frontier(0.0, 0.0)
+        assert first is not None and first.target[1] > 2.0, first.target
+        gs.frontier_xz = first.target  # heading there (GoalSearch.step keeps it)
+        favour("x")  # new views: the other frontier now looks better
+        again = gs.choose_frontier(0.0, 0.0)
+        assert (again.target[0] > 2.0) == switched, (mode, again.target)

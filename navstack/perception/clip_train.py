@@ -310,8 +310,12 @@ def train(cfg: TrainConfig) -> Dict:
     fwd = torch.compile(model) if cfg.compile else model  # compiles lazily, at the first step
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # fused AdamW: the same update in one kernel; the per-tensor loop cost ~50 ms of a ~420 ms step on 2 cores
+    try:
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
+    except (RuntimeError, TypeError):  # a torch build without the fused CPU kernel
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     loss_fn = open_clip.ClipLoss()
     steps_per_epoch = len(ds) // cfg.batch_size
     total = max(1, int(round(cfg.epochs * steps_per_epoch)))
@@ -396,7 +400,7 @@ def train(cfg: TrainConfig) -> Dict:
             "compiled": fwd is not model,
             "loss": "open_clip.ClipLoss" + (f" + {cfg.category_loss} x cross-entropy of each crop against one random "
                                              "prompt per label (categories, wall, floor, ceiling)" if cfg.category_loss > 0 else ""),
-            "category_loss": cfg.category_loss, "optimizer": "AdamW(betas=(0.9, 0.98), eps=1e-6), cosine schedule",
+            "category_loss": cfg.category_loss, "optimizer": "AdamW(betas=(0.9, 0.98), eps=1e-6" + (", fused" if opt.defaults.get("fused") else "") + "), cosine schedule",
             "augmentation": "random resized crop 0.75-1 (aspect +-15%), h-flip, 20% low-res blur, brightness 0.8-1.2, "
                             "contrast 0.85-1.15; no hue/saturation jitter",
             "data": {"houses": len(cfg.seeds), "views_per_object": cfg.views_per_object,
