@@ -141,6 +141,46 @@ def new_model(model_name: str, seed: int, config_path: Path):
     return model, open_clip.get_tokenizer(model_name)
 
 
+def make_optimizer(model, lr: float, weight_decay: float, fused: bool = True):
+    """AdamW with weight decay on the weight matrices only; torch's fused CPU kernel where it has one (the
+    same update, one kernel instead of a loop over the tensors; benchmarks/bench_clip_step.py times both)."""
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    try:
+        if fused:
+            return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
+    except (RuntimeError, TypeError):  # a torch build without the fused CPU kernel
+        pass
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def training_loss(model, outp, loss_fn, class_tokens, labels, category_loss: float):
+    """ClipLoss of the batch, plus `category_loss` x cross-entropy of each crop's image embedding against the
+    class prompts' text embeddings (one prompt per label) at the model's logit scale."""
+    import torch
+
+    loss = loss_fn(outp["image_features"], outp["text_features"], outp["logit_scale"])
+    if category_loss > 0 and class_tokens is not None:
+        cls_txt = model.encode_text(class_tokens, normalize=True)
+        logits = outp["logit_scale"] * outp["image_features"] @ cls_txt.T
+        loss = loss + category_loss * torch.nn.functional.cross_entropy(logits, labels)
+    return loss
+
+
+def optimise(model, opt, loss) -> None:
+    """One optimiser step; the logit scale stays within CLIP's bound (100)."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+
+
 # ----------------------------------------------------------------------------------------------
 # augmentation
 # ----------------------------------------------------------------------------------------------
@@ -308,14 +348,7 @@ def train(cfg: TrainConfig) -> Dict:
     model = model.to(memory_format=torch.channels_last)
     model.train()
     fwd = torch.compile(model) if cfg.compile else model  # compiles lazily, at the first step
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused AdamW: the same update in one kernel; the per-tensor loop cost ~50 ms of a ~420 ms step on 2 cores
-    try:
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
-    except (RuntimeError, TypeError):  # a torch build without the fused CPU kernel
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     loss_fn = open_clip.ClipLoss()
     steps_per_epoch = len(ds) // cfg.batch_size
     total = max(1, int(round(cfg.epochs * steps_per_epoch)))
@@ -361,17 +394,10 @@ def train(cfg: TrainConfig) -> Dict:
             print(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training without it", file=sys.stderr)
             fwd = model
             outp = model(x, t)
-        loss = loss_fn(outp["image_features"], outp["text_features"], outp["logit_scale"])
-        if cfg.category_loss > 0:
-            prompts = [str(rng.choice(p)) for p in class_prompts]  # one random prompt per label and step
-            cls_txt = model.encode_text(tokens(prompts), normalize=True)
-            logits = outp["logit_scale"] * outp["image_features"] @ cls_txt.T
-            loss = loss + cfg.category_loss * torch.nn.functional.cross_entropy(logits, torch.from_numpy(label_of[batch]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        prompts = [str(rng.choice(p)) for p in class_prompts] if cfg.category_loss > 0 else []  # one per label
+        loss = training_loss(model, outp, loss_fn, tokens(prompts) if prompts else None,
+                             torch.from_numpy(label_of[batch]), cfg.category_loss)
+        optimise(model, opt, loss)
         losses.append(float(loss.detach()))
         bar.update(1)
         if step % 10 == 0:
