@@ -414,7 +414,7 @@ class GoalSearch:
             score = score + cfg.room_weight * self._room_match(frontiers)
         score = np.where(reach, score, -np.inf)
         best = int(np.argmax(score))
-        # Hysteresis: keep heading for the current frontier unless another is clearly better.
+        # Keep heading for the current frontier, by the `frontier_switch` rule.
         if self.frontier_xz is not None:
             cur = [i for i, f in enumerate(frontiers) if np.hypot(*(f.target - self.frontier_xz)) < 0.6 and reach[i]]
             if cur:
