@@ -107,10 +107,13 @@ def main(argv=None):
             p = smap.room_distribution(c.instance_id)
             room = f"{rooms[int(np.argmax(p))]} {float(np.max(p)):.2f}" if p is not None else "?"
             gt = match.get(c.instance_id)
-            gt_desc = f"{gt} {facts(hr.house, objs[gt])}" if gt is not None else "unmatched"
+            gt_desc = f"{gt} {objs[gt].category} {facts(hr.house, objs[gt])}" if gt is not None else "unmatched"
             parts = {k: round(float(v), 2) for k, v in c.parts.items()}
             lo_i, hi_i = inst.points.min(axis=0), inst.points.max(axis=0)
-            print(f"  #{c.instance_id} {c.category} score {c.score:.2f} accept {search.accept(c)} "
+            search.debug["shape_distance2"] = None
+            fits = search._shape_fits(c.instance_id)  # the STOP's shape check (squared Mahalanobis distance)
+            shape = f"{search.debug['shape_distance2']} ({'fits' if fits else 'no fit'})"
+            print(f"  #{c.instance_id} {c.category} score {c.score:.2f} accept {search.accept(c)} shape d2 {shape} "
                   f"obs {inst.observations} room {room} "
                   f"extent {np.round(lo_i, 2)} .. {np.round(hi_i, 2)}\n      parts {parts}\n      truth {gt_desc}")
 
