@@ -98,16 +98,19 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
     assert serial["success"] == parallel["success"] == 1.0
 
 
-def test_failure_tracing_refuses_held_out_houses():
-    """benchmarks/trace_episode.py reads ground truth for a report: development seeds only."""
+@pytest.mark.parametrize("script, argv", [("trace_episode", ["--seed", "9000"]),
+                                          ("study_stop_checks", ["--seeds", "8998-9001"])])
+def test_ground_truth_reports_refuse_held_out_houses(script, argv):
+    """benchmarks/trace_episode.py and study_stop_checks.py read ground truth for a report: development
+    seeds only, refused before any house is built."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trace_episode.py"
-    spec = importlib.util.spec_from_file_location("trace_episode", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(script, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     with pytest.raises(SystemExit, match="development seeds"):
-        mod.main(["--seed", "9000"])
+        mod.main(argv)
 
 
 def test_goal_distance_falls_back_to_the_straight_line_where_the_grid_reaches_no_goal(house):
