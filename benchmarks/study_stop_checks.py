@@ -8,6 +8,10 @@ map's fused P(goal category | instance), what a fresh close-up crop of the insta
 (its arg-max category, P(goal) and pixel box) and whether the instance really is of the goal category
 (matched to ground truth by 3D overlap: ground truth is read for this report only). Then prints, per rule,
 how many looks at a right instance and at a wrong one each rule would keep.
+
+The close look comes last, so only verifications that passed the other STOP checks (`verify_threshold`,
+the shape check) are recorded: to study a lower threshold, pass it, e.g. an `--agent-config` file with
+`search: {verify_threshold: 0.25}` (the default before the seventeenth session).
 """
 
 from __future__ import annotations

@@ -511,7 +511,8 @@ def test_explorer_falls_back_to_tight_frontiers_only_when_no_other_is_left_early
 
 def test_no_stop_at_an_instance_whose_shape_cannot_be_the_goal_category():
     """A 5 cm slab (a piece of a bed, CLIP says sofa) is refused at the STOP and given up; a sofa-sized
-    instance is accepted. Without a shape prior, or with the check off, the map's category decides."""
+    instance is accepted. Without a shape prior, or with the check off, the map's category decides - and
+    it must be sure: P(sofa) 0.6 was enough to approach, not to STOP (`verify_threshold` 0.65)."""
     from types import SimpleNamespace
 
     from navstack.mapping.instance_map import Detection, InstanceMap
@@ -527,10 +528,11 @@ def test_no_stop_at_an_instance_whose_shape_cannot_be_the_goal_category():
     slab, sofa = imap.integrate([Detection(box(0.0, 0.9, 0.45, 0.5, 1.0, 1.2), 1.0),
                                  Detection(box(-2.0, -0.1, 0.0, 0.85, 1.0, 1.9), 1.0)])
     prior = ShapePrior.load().for_categories(cats)
-    cand = {i: SimpleNamespace(instance_id=i, category="sofa", score=5.0, parts={"category": math.log(0.9)})
-            for i in (slab, sofa)}
+    p_sofa = {"p": 0.9}
     enc = SimpleNamespace(config=SimpleNamespace(w_category=1.0, w_image_clip=1.0),
-                          match=lambda g, m: list(cand.values()))
+                          match=lambda g, m: [SimpleNamespace(instance_id=i, category="sofa", score=5.0,
+                                                              parts={"category": math.log(p_sofa["p"])})
+                                              for i in (slab, sofa)])
     smap = SimpleNamespace(occupancy=grid_with_room(), categories=cats, instance_map=imap)
 
     def verify(iid, **kw):
@@ -548,6 +550,11 @@ def test_no_stop_at_an_instance_whose_shape_cannot_be_the_goal_category():
     gs, action = verify(slab)
     assert action != DiscreteAction.STOP and slab in gs.blacklist and gs.debug["shape_distance2"] > 25.0
     assert verify(sofa)[1] == DiscreteAction.STOP
+    p_sofa["p"] = 0.6
+    gs, action = verify(sofa)
+    assert gs.accept(gs.ranked()[1]) and action != DiscreteAction.STOP and sofa in gs.blacklist
+    assert verify(sofa, verify_threshold=0.5)[1] == DiscreteAction.STOP
+    p_sofa["p"] = 0.9
     assert verify(slab, max_shape_distance2=0)[1] == DiscreteAction.STOP
     imap.set_shape_prior(None)
     assert verify(slab)[1] == DiscreteAction.STOP
