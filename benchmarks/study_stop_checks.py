@@ -72,8 +72,7 @@ def run_house(job):
 
 
 RULES = {
-    "close look as shipped (arg-max or P(goal) >= 0.5)":
-        lambda e: "look_category" not in e or e["look_category"] == e["goal"] or e["look_p_goal"] >= 0.5,
+    "close look as configured (the agent's own decision)": lambda e: e["agreed"],
     "close look P(goal) >= 0.1": lambda e: "look_category" not in e or e["look_p_goal"] >= 0.1,
     "map P(goal) >= 0.5": lambda e: (e["p_map"] or 0) >= 0.5,
     "map P(goal) >= 0.6": lambda e: (e["p_map"] or 0) >= 0.6,
