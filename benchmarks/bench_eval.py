@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, write_json  # noqa: E402
 
 from navstack.eval import EvalConfig, evaluate, parse_seed_range  # noqa: E402
+from navstack.tasks.metrics import OUTCOMES  # noqa: E402
 
 COLUMNS = ("success", "spl", "soft_spl", "distance_to_goal", "steps_per_second", "decision_ms_median")
 
@@ -42,6 +43,13 @@ def main(argv=None):
     for agent, s in rows.items():
         vals = " | ".join("n/a" if s.get(c) is None else f"{s[c]:.3f}" for c in COLUMNS)
         print(f"| {agent} | {s['episodes']} | {vals} |")
+    # how the episodes ended (navstack.tasks.metrics.outcome): where the success and SPL were lost
+    names = [n for n in OUTCOMES if any(n in (s.get("outcomes") or {}) for s in rows.values())]
+    print("\n| agent | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for agent, s in rows.items():
+        o = s.get("outcomes") or {}
+        print(f"| {agent} | " + " | ".join(f"{o[n]['n']} (SPL {o[n]['spl']:.2f})" if n in o else "0" for n in names) + " |")
     m = machine()
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores")
     write_json(args.json, {"task": args.task, "scene_seeds": args.scene_seeds,

@@ -193,7 +193,7 @@ class HouseRunner:
             r = m.result()
             info = getattr(agent, "last_info", None) or {}  # why the agent ended this subtask, when it says
             r.update(type=kind, category=category, called_stop=m.done, agent_mode=str(info.get("mode", "")) or None,
-                     agent_target=info.get("target"))
+                     agent_target=info.get("target"), last_resort=bool(info.get("last_resort")), geodesic_distance=d0)
             results.append(r)
             steps_total += r["steps"]
         wall = time.perf_counter() - t0
@@ -211,7 +211,8 @@ class HouseRunner:
             rec["subtask_spl"] = g["subtask_spl"]
             # per subtask, also why the agent ended it and at what (failure analysis of later vs first subtasks)
             rec["subtasks"] = [{k: r[k] for k in ("type", "category", "success", "spl", "distance_to_goal", "steps",
-                                                  "agent_mode", "agent_target")} for r in results]
+                                                  "path_length", "geodesic_distance", "called_stop", "agent_mode",
+                                                  "agent_target", "last_resort")} for r in results]
             rec["goal_text"] = [str(getattr(gl[0], "lang_desc", "")) if k == "description" else k
                                 for (k, gl, _, _) in self.subtasks(dataset, episode)]
         else:
@@ -223,6 +224,7 @@ class HouseRunner:
             "called_stop": bool(results[-1]["called_stop"]),
             # why the agent ended, when it says (the modular agent: stopped / done / explore ...)
             "agent_mode": results[-1]["agent_mode"],
+            "last_resort": results[-1]["last_resort"],
             # and what it was looking at then (target, verification score, top candidates), for failure analysis
             "agent_info": {k: v for k, v in info.items() if k in ("target", "verify_score", "candidates", "frontiers")} or None,
             "wall_time_s": round(wall, 4),
@@ -292,7 +294,7 @@ def machine_info() -> Dict:
 
 
 def summarize(cfg: EvalConfig, records: List[Dict], wall: float) -> Dict:
-    from navstack.tasks.metrics import aggregate
+    from navstack.tasks.metrics import aggregate, outcome_breakdown
 
     agg = aggregate([{k: r[k] for k in SUMMARY_KEYS + ("path_length", "steps", "collisions")} for r in records])
     steps = sum(r["steps"] for r in records)
@@ -309,6 +311,8 @@ def summarize(cfg: EvalConfig, records: List[Dict], wall: float) -> Dict:
         "scene_seeds": list(map(int, cfg.scene_seeds)), "episodes_per_scene": cfg.episodes_per_scene,
         "workers": cfg.workers, "sim_config": cfg.sim_config or "embedded (defaults)", "keep_map": cfg.keep_map,
         "machine": machine_info(),
+        # how the episodes (GOAT / textnav: the subtasks) ended, with the SPL and detour of each kind
+        "outcomes": outcome_breakdown(st for r in records for st in (r.get("subtasks") or [r])),
     }
     if cfg.task in ("goat", "textnav"):
         # Success by subtask position: later subtasks can use what was mapped during earlier ones.
@@ -343,7 +347,13 @@ def format_table(summary: Dict) -> str:
     w = max(len(k) for k, _ in rows)
     line = "+" + "-" * (w + 2) + "+" + "-" * 14 + "+"
     body = [f"| {k:<{w}} | {str(v):>12} |" for k, v in rows]
-    return "\n".join([line, *body, line])
+    table = "\n".join([line, *body, line])
+    outcomes = summary.get("outcomes") or {}
+    if outcomes:
+        table += "\nhow they ended: " + "; ".join(
+            f"{name} {o['n']} (SPL {o['spl']:.2f}" + (f", path {o['path_ratio']:.1f}x the shortest)" if o.get("path_ratio") else ")")
+            for name, o in outcomes.items())
+    return table
 
 
 def evaluate(cfg: EvalConfig) -> Dict:

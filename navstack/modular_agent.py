@@ -186,7 +186,8 @@ class ModularAgent(Agent):
         self._last_move = (x, z, yaw) if action == DiscreteAction.MOVE_FORWARD else None
         self.steps += 1
         self.latencies_ms.append(1000 * (time.perf_counter() - t0))
-        self.last_info = {"mode": self.search.mode, "target": self.search.target_desc, **self.search.debug}
+        self.last_info = {"mode": self.search.mode, "target": self.search.target_desc,
+                          "last_resort": self.search.last_resort_active, **self.search.debug}
         return action
 
     def _note_collision(self, x: float, z: float) -> None:

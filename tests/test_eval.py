@@ -32,6 +32,7 @@ def test_oracle_is_perfect_and_contract_files(tmp_path, house):
     assert len(lines) == 4
     rec = json.loads(lines[0])
     assert rec["called_stop"] and rec["distance_to_goal"] < 0.1
+    assert s["outcomes"]["success"]["n"] == 4 and s["outcomes"]["success"]["path_ratio"] >= 1.0
     assert (tmp_path / rec["map_png"]).stat().st_size > 1000
     assert (tmp_path / "datasets" / "objectnav" / "content" / "house_7.json.gz").exists()
 
@@ -62,6 +63,9 @@ def test_goat_records_why_the_modular_agent_ended_each_subtask(tmp_path, house):
         assert st["steps"] <= 25
         assert st["agent_mode"] in ("spin", "explore", "recover", "approach", "verify", "stopped", "done"), st
         assert st["agent_target"] is None or isinstance(st["agent_target"], str)
+        assert isinstance(st["last_resort"], bool) and st["geodesic_distance"] >= 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert sum(o["n"] for o in summary["outcomes"].values()) == len(rec["subtasks"])  # every subtask has an ending
 
 
 def test_bad_config():

@@ -183,3 +183,23 @@ def test_aggregate():
     assert r == {"episodes": 3, "success": approx(2 / 3), "spl": approx(0.25), "steps": 20.0,
                  "image_success": 1.0}
     assert aggregate([]) == {"episodes": 0}
+
+
+def test_outcome_tells_how_an_episode_ended():
+    from navstack.tasks.metrics import outcome, outcome_breakdown
+
+    ok = {"success": 1.0, "called_stop": True, "spl": 0.5, "path_length": 8.0, "geodesic_distance": 4.0}
+    late = dict(ok, last_resort=True, spl=0.1, path_length=40.0)
+    wrong = {"success": 0.0, "called_stop": True, "spl": 0.0, "agent_mode": "stopped"}
+    gave_up = {"success": 0.0, "called_stop": True, "spl": 0.0, "agent_mode": "done"}
+    timeout = {"success": 0.0, "called_stop": False, "spl": 0.0, "agent_mode": "explore"}
+    assert [outcome(r) for r in (ok, late, wrong, dict(wrong, last_resort=True), gave_up, timeout)] == [
+        "success", "success, last resort", "stopped off the goal", "stopped off the goal, last resort",
+        "gave up", "out of steps"]
+    # an agent that says nothing of itself (oracle, random) still gets the generic outcomes
+    assert outcome({"success": 0.0, "called_stop": True}) == "stopped off the goal"
+    b = outcome_breakdown([ok, ok, late, timeout])
+    assert list(b) == ["success", "success, last resort", "out of steps"]
+    assert b["success"]["n"] == 2 and b["success"]["share"] == 0.5
+    assert b["success, last resort"]["spl"] == 0.1 and b["success, last resort"]["path_ratio"] == 10.0
+    assert b["out of steps"]["path_ratio"] is None  # no path or geodesic known

@@ -267,3 +267,42 @@ def aggregate(episode_dicts: Iterable[Mapping[str, Any]]) -> dict:
     for k in sums:
         out[k] = sums[k] / counts[k]
     return out
+
+
+# How an episode (or GOAT subtask) ended. The agent's own account (`agent_mode`, `last_resort`) is optional:
+# agents that give none (oracle, random) still get success / stopped off the goal / out of steps.
+OUTCOMES = ("success", "success, last resort", "stopped off the goal", "stopped off the goal, last resort",
+            "gave up", "out of steps")
+
+
+def outcome(result: Mapping[str, Any]) -> str:
+    """One of :data:`OUTCOMES` for a result with `success` and `called_stop`, and optionally the agent's
+    `agent_mode` ("done": it stopped because nothing was left to explore) and `last_resort` (it stopped at
+    an instance it had rejected before, revisited once the house was explored)."""
+    late = bool(result.get("last_resort"))
+    if float(result["success"]) > 0:
+        return "success, last resort" if late else "success"
+    if not result.get("called_stop"):
+        return "out of steps"
+    if result.get("agent_mode") == "done":
+        return "gave up"
+    return "stopped off the goal, last resort" if late else "stopped off the goal"
+
+
+def outcome_breakdown(results: Iterable[Mapping[str, Any]]) -> dict:
+    """Per outcome seen: {"n", "share", "spl", "path_ratio"} - path_ratio is the mean of path length over
+    geodesic distance where both are known (successes' detours: SPL lost on the way, not at the end)."""
+    groups: dict = {}
+    rs = list(results)
+    for r in rs:
+        groups.setdefault(outcome(r), []).append(r)
+    out = {}
+    for name in OUTCOMES:
+        g = groups.get(name)
+        if not g:
+            continue
+        ratios = [float(r["path_length"]) / float(r["geodesic_distance"]) for r in g
+                  if r.get("path_length") is not None and r.get("geodesic_distance")]
+        out[name] = {"n": len(g), "share": len(g) / len(rs), "spl": _mean([float(r["spl"]) for r in g]),
+                     "path_ratio": _mean(ratios) if ratios else None}
+    return out
