@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def run_house(job):
-    seed, episodes, override = job
+    seed, episodes, override, workdir = job
     os.environ["NAVSTACK_TORCH_THREADS"] = "1"  # one torch thread per worker, as navstack eval's workers
     from navstack.config import load_sim_config
     from navstack.eval import EvalConfig, HouseRunner
     from navstack.sim.survey import match_instances
 
     cfg = EvalConfig(task="objectnav", agent="modular", scene_seeds=[seed], episodes_per_scene=episodes,
-                     out="/tmp/navstack_stop_checks", save_maps=False, agent_config=override).validate()
+                     out=workdir, save_maps=False, agent_config=override).validate()
     hr = HouseRunner(seed, cfg, load_sim_config(None), threads=1)
     agent = hr.make_agent()
     search = agent.search
@@ -44,8 +44,13 @@ def run_house(job):
     close_look = search._close_look_agrees
 
     def recorded(obs, iid):
-        ok = close_look(obs, iid)
         smap, goal = search.smap, search.goal_category
+        looks = []  # the agent's own close look, reused below rather than computed twice
+        smap.look_at = lambda o, i, own=smap.look_at: looks.append(own(o, i)) or looks[-1]
+        try:
+            ok = close_look(obs, iid)
+        finally:
+            del smap.look_at  # back to the class's method
         inst = smap.instance_map[iid]
         _, best = match_instances({iid: inst.points}, hr.house)
         overlap, oid = best[iid]
@@ -54,7 +59,7 @@ def run_house(job):
               "truth": objs[oid].category if oid is not None else None, "overlap": round(overlap, 3),
               "right": bool(oid is not None and overlap >= 0.3 and objs[oid].category == goal),
               "p_map": float(probs[smap.categories.index(goal)]) if probs is not None else None, "agreed": bool(ok)}
-        look = smap.look_at(obs, iid)
+        look = looks[-1] if looks else smap.look_at(obs, iid)
         if look is not None:
             x0, y0, x1, y1 = look["bbox"]
             ev.update(look_category=look["category"], look_p_goal=float(look["probs"][smap.categories.index(goal)]),
@@ -95,19 +100,19 @@ def main(argv=None):
         raise SystemExit("this study is for development seeds (< 9000); held-out seeds are for the figures")
     override = yaml.safe_load(Path(args.agent_config).read_text()) if args.agent_config else {}
     override.setdefault("search", {})["close_look"] = True
-    tmp = Path("/tmp/navstack_stop_checks")
-    tmp.mkdir(parents=True, exist_ok=True)
-    cfg_path = tmp / "agent.yaml"
-    cfg_path.write_text(yaml.safe_dump(override))
-
     import multiprocessing as mp
+    import tempfile
+
     from tqdm import tqdm
 
     events = []
-    jobs = [(s, args.episodes_per_scene, str(cfg_path)) for s in seeds]
-    with mp.get_context("spawn").Pool(max(1, args.workers)) as pool:
-        for evs in tqdm(pool.imap_unordered(run_house, jobs), total=len(jobs), desc="houses"):
-            events.extend(evs)
+    with tempfile.TemporaryDirectory(prefix="navstack_stop_checks_") as tmp:  # one per run: runs side by side
+        cfg_path = Path(tmp) / "agent.yaml"
+        cfg_path.write_text(yaml.safe_dump(override))
+        jobs = [(s, args.episodes_per_scene, str(cfg_path), tmp) for s in seeds]
+        with mp.get_context("spawn").Pool(max(1, args.workers)) as pool:
+            for evs in tqdm(pool.imap_unordered(run_house, jobs), total=len(jobs), desc="houses"):
+                events.extend(evs)
     events.sort(key=lambda e: (e["seed"], e["episode"], e["step"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
