@@ -203,3 +203,4 @@ def test_outcome_tells_how_an_episode_ended():
     assert b["success"]["n"] == 2 and b["success"]["share"] == 0.5
     assert b["success, last resort"]["spl"] == 0.1 and b["success, last resort"]["path_ratio"] == 10.0
     assert b["out of steps"]["path_ratio"] is None  # no path or geodesic known
+    assert outcome_breakdown([dict(ok, geodesic_distance=math.inf)])["success"]["path_ratio"] is None

@@ -278,7 +278,8 @@ OUTCOMES = ("success", "success, last resort", "stopped off the goal", "stopped 
 def outcome(result: Mapping[str, Any]) -> str:
     """One of :data:`OUTCOMES` for a result with `success` and `called_stop`, and optionally the agent's
     `agent_mode` ("done": it stopped because nothing was left to explore) and `last_resort` (it stopped at
-    an instance it had rejected before, revisited once the house was explored)."""
+    an instance that fell short of its tests before, revisited once the house was explored or most of the
+    step budget was spent)."""
     late = bool(result.get("last_resort"))
     if float(result["success"]) > 0:
         return "success, last resort" if late else "success"
@@ -302,7 +303,8 @@ def outcome_breakdown(results: Iterable[Mapping[str, Any]]) -> dict:
         if not g:
             continue
         ratios = [float(r["path_length"]) / float(r["geodesic_distance"]) for r in g
-                  if r.get("path_length") is not None and r.get("geodesic_distance")]
+                  if r.get("path_length") is not None and r.get("geodesic_distance") is not None
+                  and 0 < float(r["geodesic_distance"]) < math.inf]
         out[name] = {"n": len(g), "share": len(g) / len(rs), "spl": _mean([float(r["spl"]) for r in g]),
                      "path_ratio": _mean(ratios) if ratios else None}
     return out
