@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, write_json  # noqa: E402
 
-SETUPS = ("eager-fused", "eager-loop", "compiled-fused", "eager-fused-bf16")
+SETUPS = ("eager-fused", "eager-loop", "compiled-fused", "eager-fused-bf16", "compiled-fused-bf16")
 WARMUP = 5  # steps left out of the median (allocator warm-up; the compiled set-up compiles in its first)
 
 

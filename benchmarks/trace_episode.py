@@ -7,6 +7,8 @@ facts (category, colour, material, room, nearby object), and the map's top-ranke
 score parts, whether GoalSearch.accept() takes them, their room distribution and the ground-truth object
 each is matched to by 3D overlap (navstack.sim.survey.match_instances). Ground truth is only read for this
 report; the agent runs exactly as in `navstack eval`. Use development seeds (< 9000).
+`--occupancy-png DIR` also draws, per episode, the agent's occupancy map against the house's true
+obstacles with its collision cells and path (where bumps walled it in, what the camera missed).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=8, help="candidates listed per episode")
     ap.add_argument("--steps", help="also print every step in this range, e.g. 40-200 (pose, action, mode)")
     ap.add_argument("--save-map", help="save the agent's map after each episode under DIR/episode_<id>")
+    ap.add_argument("--occupancy-png", metavar="DIR",
+                    help="per episode, a picture of the agent's occupancy map against the house's true obstacles, "
+                         "with its collision cells and path (DIR/episode_<id>_occupancy.png)")
     args = ap.parse_args(argv)
     if args.seed >= 9000:
         raise SystemExit("tracing is for development seeds (< 9000); held-out seeds are for the figures")
@@ -80,6 +85,10 @@ def main(argv=None):
         if args.save_map:
             where = smap.save(Path(args.save_map) / f"episode_{rec['episode_id']}")
             print(f"map saved: {where}")
+        if args.occupancy_png:
+            where = Path(args.occupancy_png) / f"episode_{rec['episode_id']}_occupancy.png"
+            write_occupancy_picture(smap.occupancy, hr.house, rec["_trajectory"], where)
+            print(f"occupancy picture: {where}")
         conf = smap.instance_map.confirmed()
         match, _ = match_instances({i.id: i.points for i in conf}, hr.house)
         mapped = [iid for iid, oid in match.items() if oid in rec["_goal_objects"]]
@@ -116,6 +125,58 @@ def main(argv=None):
             print(f"  #{c.instance_id} {c.category} score {c.score:.2f} accept {search.accept(c)} shape d2 {shape} "
                   f"obs {inst.observations} room {room} "
                   f"extent {np.round(lo_i, 2)} .. {np.round(hi_i, 2)}\n      parts {parts}\n      truth {gt_desc}")
+
+
+# BGR colours of the occupancy picture
+_UNKNOWN, _FREE, _BOTH = (150, 150, 150), (255, 255, 255), (0, 0, 0)
+_MISSED, _UNSEEN, _EXTRA = (0, 0, 255), (110, 110, 170), (255, 80, 0)  # truth only (seen free / unseen); map only
+_BUMPS, _PATH = (0, 190, 255), (0, 150, 0)
+
+
+def write_occupancy_picture(occ, house, trajectory, path, pixels_per_cell: int = 4):
+    """The agent's occupancy grid against the house's true obstacle raster (walls and furniture footprints,
+    NavGrid.occupied), on the agent's own grid: black where both say obstacle, red where the truth has one
+    the map calls free, dull red where the map never looked, blue where only the map has one, orange for
+    collision cells, grey unknown, white free; the path in green. Cropped to the observed area."""
+    import cv2
+
+    from navstack.fileio import atomic_write
+
+    if occ.logodds.size == 0 or not occ.observed.any():
+        return None
+    rows, cols = np.nonzero(occ.observed)
+    r0, r1 = max(int(rows.min()) - 4, 0), min(int(rows.max()) + 5, occ.shape[0])
+    c0, c1 = max(int(cols.min()) - 4, 0), min(int(cols.max()) + 5, occ.shape[1])
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    x, z = occ.to_world(rr, cc)
+    spec = house.navgrid.spec
+    gr, gc = spec.to_cell(x, z)
+    inside = spec.inside(gr, gc)
+    truth = np.zeros(rr.shape, bool)
+    truth[inside] = house.navgrid.occupied[gr[inside], gc[inside]]
+    seen = occ.observed[r0:r1, c0:c1]
+    mapped = occ.occupied(collisions=False)[r0:r1, c0:c1]
+    img = np.empty(rr.shape + (3,), np.uint8)
+    img[:] = _UNKNOWN
+    img[seen] = _FREE
+    img[truth & mapped] = _BOTH
+    img[truth & ~mapped & seen] = _MISSED
+    img[truth & ~seen] = _UNSEEN
+    img[~truth & mapped] = _EXTRA
+    img[occ.blocked[r0:r1, c0:c1]] = _BUMPS
+    k = pixels_per_cell
+    img = cv2.resize(img, (img.shape[1] * k, img.shape[0] * k), interpolation=cv2.INTER_NEAREST)
+    traj = np.asarray(trajectory, float)
+    if len(traj):
+        pr, pc = occ.to_cell(traj[:, 0], traj[:, 1])
+        pts = np.stack([(np.asarray(pc) - c0) * k + k // 2, (np.asarray(pr) - r0) * k + k // 2], 1).astype(np.int32)
+        cv2.polylines(img, [pts.reshape(-1, 1, 2)], False, _PATH, 1, cv2.LINE_AA)
+        cv2.circle(img, tuple(int(v) for v in pts[-1]), 2 * k, _PATH, -1)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise RuntimeError(f"could not encode {path}")
+    atomic_write(path, buf.tobytes())
+    return Path(path)
 
 
 if __name__ == "__main__":

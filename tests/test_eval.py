@@ -117,6 +117,44 @@ def test_ground_truth_reports_refuse_held_out_houses(script, argv):
         mod.main(argv)
 
 
+def test_trace_occupancy_picture_tells_truth_map_and_bumps_apart(tmp_path, house):
+    """benchmarks/trace_episode.py --occupancy-png: the agent's map against the house's true obstacles."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    from navstack.mapping.occupancy import OccupancyGrid
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trace_episode.py"
+    spec = importlib.util.spec_from_file_location("trace_episode", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    occ = OccupancyGrid()
+    x0, z0, x1, z1 = house.plan.bounds
+    occ.ensure(x0, z0, x1, z1)
+    rr, cc = np.mgrid[0:occ.shape[0], 0:occ.shape[1]]
+    x, z = occ.to_world(rr, cc)
+    gr, gc = house.navgrid.spec.to_cell(x, z)
+    inside = house.navgrid.spec.inside(gr, gc)
+    truth = np.zeros(occ.shape, bool)
+    truth[inside] = house.navgrid.occupied[gr[inside], gc[inside]]
+    occ.observed[:] = inside
+    occ.logodds[:] = np.where(truth & (x < (x0 + x1) / 2), 3.0, -3.0)  # the map holds the west half's obstacles
+    occ.mark_blocked((x0 + x1) / 2, (z0 + z1) / 2, 0.0, 0.2, 0.1)
+    occ._cache.clear()
+    traj = np.array([[(x0 + x1) / 2, (z0 + z1) / 2], [(x0 + x1) / 2 + 0.5, (z0 + z1) / 2]])
+    out = mod.write_occupancy_picture(occ, house, traj, tmp_path / "occ.png")
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 50
+    colours = {tuple(int(v) for v in c) for c in img.reshape(-1, 3)}
+    for want in (mod._BOTH, mod._MISSED, mod._FREE, mod._BUMPS, mod._PATH):
+        assert tuple(want) in colours, want
+    assert tuple(mod._EXTRA) not in colours  # the map holds no obstacle the house lacks
+    assert mod.write_occupancy_picture(OccupancyGrid(), house, traj, tmp_path / "none.png") is None
+
+
 def test_goal_distance_falls_back_to_the_straight_line_where_the_grid_reaches_no_goal(house):
     """An episode may end where the nav grid reaches no view point (the body squeezed closer to furniture
     than the grid's clearance): the metrics get the straight line (a lower bound), never inf."""
