@@ -148,12 +148,7 @@ def write_occupancy_picture(occ, house, trajectory, path, pixels_per_cell: int =
     r0, r1 = max(int(rows.min()) - 4, 0), min(int(rows.max()) + 5, occ.shape[0])
     c0, c1 = max(int(cols.min()) - 4, 0), min(int(cols.max()) + 5, occ.shape[1])
     rr, cc = np.mgrid[r0:r1, c0:c1]
-    x, z = occ.to_world(rr, cc)
-    spec = house.navgrid.spec
-    gr, gc = spec.to_cell(x, z)
-    inside = spec.inside(gr, gc)
-    truth = np.zeros(rr.shape, bool)
-    truth[inside] = house.navgrid.occupied[gr[inside], gc[inside]]
+    truth = house.navgrid.is_occupied(*occ.to_world(rr, cc))
     seen = occ.observed[r0:r1, c0:c1]
     mapped = occ.occupied(collisions=False)[r0:r1, c0:c1]
     img = np.empty(rr.shape + (3,), np.uint8)

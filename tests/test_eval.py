@@ -136,11 +136,9 @@ def test_trace_occupancy_picture_tells_truth_map_and_bumps_apart(tmp_path, house
     occ.ensure(x0, z0, x1, z1)
     rr, cc = np.mgrid[0:occ.shape[0], 0:occ.shape[1]]
     x, z = occ.to_world(rr, cc)
+    truth = house.navgrid.is_occupied(x, z)
     gr, gc = house.navgrid.spec.to_cell(x, z)
-    inside = house.navgrid.spec.inside(gr, gc)
-    truth = np.zeros(occ.shape, bool)
-    truth[inside] = house.navgrid.occupied[gr[inside], gc[inside]]
-    occ.observed[:] = inside
+    occ.observed[:] = house.navgrid.spec.inside(gr, gc)
     occ.logodds[:] = np.where(truth & (x < (x0 + x1) / 2), 3.0, -3.0)  # the map holds the west half's obstacles
     occ.mark_blocked((x0 + x1) / 2, (z0 + z1) / 2, 0.0, 0.2, 0.1)
     occ._cache.clear()

@@ -18,6 +18,14 @@ def test_clearance_respects_agent_radius():
     assert not g.is_navigable(-1.0, 3.0)
 
 
+def test_is_occupied_marks_obstacles_and_the_outside():
+    g = open_room([(3.0, 3.0, 0.5, 0.5, 0.0)])  # a 1 m box in the middle
+    assert g.is_occupied(3.0, 3.0) and not g.is_occupied(1.0, 1.0)
+    assert g.is_occupied(-0.2, 3.0), "outside the room, within the grid's margin"
+    assert not g.is_occupied(-5.0, 3.0), "off the grid"
+    assert g.is_occupied(np.array([3.0, 1.0, -5.0]), np.array([3.0, 1.0, 3.0])).tolist() == [True, False, False]
+
+
 def test_geodesic_in_open_space_matches_euclid():
     g = open_room()
     for a, b in [((1, 1), (5, 5)), ((1, 3), (5, 3.5)), ((0.5, 5.5), (5.5, 0.5))]:

@@ -104,9 +104,16 @@ class NavGrid:
     # ------------------------------------------------------------ point queries
     def is_navigable(self, x, z, island_only: bool = True):
         """Whether the agent's centre may stand at (x, z); vectorised."""
+        return self._lookup(self.island if island_only else self.navigable, x, z)
+
+    def is_occupied(self, x, z):
+        """Whether (x, z) lies on an obstacle (wall, furniture footprint, outside the rooms); vectorised,
+        False off the grid."""
+        return self._lookup(self.occupied, x, z)
+
+    def _lookup(self, grid: np.ndarray, x, z):
         r, c = self.spec.to_cell(x, z)
         ok = self.spec.inside(r, c)
-        grid = self.island if island_only else self.navigable
         if np.ndim(ok) == 0:
             return bool(ok) and bool(grid[r, c])
         out = np.zeros(np.shape(ok), bool)
