@@ -117,14 +117,15 @@ def test_hurry_visits_near_misses_before_the_step_budget_runs_out(small_house):
 
 def test_stop_needs_the_instance_in_view_when_required(small_house):
     """require_visible_at_stop: facing a remembered instance that is not observed in this frame gives the
-    stand point up (approach elsewhere) instead of STOP; the approach then avoids that stand point."""
+    stand point up (approach elsewhere) instead of STOP; the approach then avoids that stand point. With
+    `visible_points`, one whose mapped points are in view unhidden is judged there instead."""
     from navstack.modular_agent import ModularAgent, ModularConfig
     from navstack.sim.backend import EmbeddedBackend
 
     sim = SimConfig(width=160, height=120)
     backend = EmbeddedBackend(small_house, sim)
     start(backend, 1)
-    agent = ModularAgent(sim, ModularConfig(search={"require_visible_at_stop": True}))
+    agent = ModularAgent(sim, ModularConfig(search={"require_visible_at_stop": True, "visible_points": 40}))
     agent.reset(CategoryGoal("piano"))
     obs = None
     for _ in range(14):
@@ -134,8 +135,16 @@ def test_stop_needs_the_instance_in_view_when_required(small_house):
     agent.act(obs)
     x, z, yaw = float(obs.pose.position[0]), float(obs.pose.position[2]), float(obs.pose.yaw)
     search, imap = agent.search, agent.smap.instance_map
-    iid = next(i for i in imap.instances if len(search.approach_cells(i, x, z)) > 10)
-    imap[iid].last_frame = imap.frame - 5  # not observed in the current frame
+    # one out of sight (behind the camera or hidden) and one in view but, say, not associated in this frame
+    hidden = [i for i in imap.instances if agent.smap.visible_box(obs, i) is None]
+    shown = [i for i in imap.instances if agent.smap.visible_box(obs, i, min_points=search.config.visible_points)]
+    assert hidden and shown
+    for i in imap.instances:
+        imap[i].last_frame = imap.frame - 5  # none observed in the current frame
+    search.instance, search.mode, search.verify_turns = shown[0], "verify", search.config.max_verify_turns
+    search._verify(obs, x, z, yaw)
+    assert shown[0] not in search.unseen_stands  # its mapped points are in view: judged here, not walked off
+    iid = next(i for i in hidden if len(search.approach_cells(i, x, z)) > 10)
     search.instance, search.mode, search.verify_turns = iid, "verify", search.config.max_verify_turns
     assert search._verify(obs, x, z, yaw) == DiscreteAction.TURN_LEFT
     assert search.mode == "approach" and search.unseen_stands[iid] == [(x, z)]

@@ -290,13 +290,14 @@ def test_walled_in_by_its_own_collision_cells_the_agent_forgets_them_once_before
         occ.mark_blocked(0.0, 0.0, yaw, 0.5, 0.1)
     occ._cache.clear()
 
-    def search(unwedge):
+    def search(unwedge, unwedge_all=0):
         nav = Navigator(NavigatorConfig(max_collision_overrides=1))
         nav.new_goal()
         nav.overrides_left = 0
         smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
         gs = GoalSearch(GoalSearchConfig(semantic_exploration=False, frontier_retries=0, unwedge=unwedge,
-                                         last_resort=False), smap, ValueMap(), TopoGraph(), nav, None, 30.0)
+                                         unwedge_all=unwedge_all, last_resort=False),
+                        smap, ValueMap(), TopoGraph(), nav, None, 30.0)
         gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
         gs.best_candidate = lambda: None
         return gs
@@ -308,6 +309,14 @@ def test_walled_in_by_its_own_collision_cells_the_agent_forgets_them_once_before
     assert a != DiscreteAction.STOP and gs.mode == "explore", gs.debug
     assert gs.debug["unwedged_cells"] > 0 and gs.unwedges_left == 0
     assert occ.clear_blocked(0.0, 0.0, 1.0) == 0  # the ring is gone
+    # collision cells that closed the doorway 2.4 m off (beyond unwedge_radius): unwedge_all forgets them all
+    occ.mark_blocked(-2.3, -0.7, 0.0, 0.3, 0.4)
+    occ._cache.clear()
+    assert occ.clear_blocked(0.0, 0.0, 1.0) == 0
+    assert search(0).step(None, 0.0, 0.0, 0.0) == DiscreteAction.STOP
+    gs = search(0, unwedge_all=1)
+    assert gs.step(None, 0.0, 0.0, 0.0) != DiscreteAction.STOP and gs.mode == "explore", gs.debug
+    assert gs.unwedges_all_left == 0 and gs.debug["unwedged_cells"] > 0 and not occ.blocked.any()
 
 
 class _Instances(dict):
@@ -495,7 +504,8 @@ def test_explorer_falls_back_to_tight_frontiers_only_when_no_other_is_left_early
         return Frontier(np.array([x, z]), np.array([x, z]), 8, 0.4, np.zeros((8, 2), int))
 
     lists = {False: [frontier(1.0, 1.0)], True: [frontier(1.0, 1.0), frontier(-2.0, 0.5)]}
-    occ = SimpleNamespace(frontiers=lambda tight=False: lists[tight], explored_area=lambda: 12.0)
+    occ = SimpleNamespace(frontiers=lambda tight=False: lists[tight], explored_area=lambda: 12.0,
+                          frontier_gain=lambda fs: np.full(len(fs), 10.0))  # no pockets here
     gs = GoalSearch(GoalSearchConfig(tight_frontier_area=20.0), SimpleNamespace(occupancy=occ), None, None, None,
                     None, 30.0)
     gs.start(None, 0)
@@ -625,3 +635,105 @@ def test_exploration_commits_to_its_frontier_while_it_lasts():
         favour("x")  # new views: the other frontier now looks better
         again = gs.choose_frontier(0.0, 0.0)
         assert (again.target[0] > 2.0) == switched, (mode, again.target)
+
+
+def grid_with_pocket():
+    """A free 6 x 9 m floor, unknown beyond z = 2.5 (a room not yet seen, 3.5 m deep), and a pocket (unknown,
+    walled on three sides: the space behind a sofa) at x in [-2, -1.3], z in [-2, -1.5]."""
+    occ = OccupancyGrid(OccupancyConfig(initial_size=8.0))
+    occ.ensure(-3, -3, 3, 6)
+    occ.observed[:] = True
+    occ.logodds[:] = -1.0
+    r0, c0 = occ.to_cell(-2.0, -2.0)
+    r1, c1 = occ.to_cell(-1.3, -1.5)
+    occ.observed[r0:r1, c0:c1] = False
+    occ.logodds[r0:r1, c0:c1] = 0.0
+    occ.logodds[r0 - 2:r0, c0 - 2:c1 + 2] = 3.0  # walls behind and beside the pocket; open towards +z
+    occ.logodds[r0:r1, c0 - 2:c0] = 3.0
+    occ.logodds[r0:r1, c1:c1 + 2] = 3.0
+    rz, _ = occ.to_cell(0.0, 2.5)
+    occ.observed[rz:, :] = False
+    occ.logodds[rz:, :] = 0.0
+    occ._cache.clear()
+    return occ
+
+
+def test_frontier_gain_tells_a_pocket_from_an_unseen_room():
+    from navstack.mapping.occupancy import Frontier
+
+    occ = grid_with_pocket()
+
+    def frontier(x, z):
+        return Frontier(np.array([x, z]), np.array([x, z]), 8, 0.4, np.zeros((8, 2), int))
+
+    pocket, room = occ.frontier_gain([frontier(-1.65, -1.3), frontier(0.0, 2.4)])
+    assert 0.05 < pocket <= 0.35 + 1e-9  # at most the pocket itself: the walls stop the rays
+    assert room > 2.0  # rays fanning 3 m into the unseen room (sparser far out than the half disc's 14 m^2)
+    assert occ.frontier_gain([]).shape == (0,)
+    # the frontiers the grid finds: both are there, and only the room's opens onto more than 1 m^2
+    found = occ.frontier_gain(occ.frontiers(tight=True))
+    assert (found >= 1.0).sum() >= 1 and (found < 1.0).sum() >= 1
+
+
+def test_explorer_leaves_pockets_for_last():
+    """With `pocket_area` 1.0, a pocket frontier 0.3 m away waits while a frontier opening onto an unseen room
+    is left, then is explored like any other; with pocket_area 0 (the default) the nearer pocket goes first."""
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    occ = grid_with_pocket()
+    smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
+
+    def search(pocket_area=1.0, **cfg):
+        gs = GoalSearch(GoalSearchConfig(room_weight=0.0, semantic_exploration=False, tight_frontier_area=100.0,
+                                         pocket_area=pocket_area, **cfg),
+                        smap, ValueMap(), TopoGraph(), Navigator(NavigatorConfig()), None, 30.0)
+        gs.start(SimpleNamespace(kind="category", category="chair", parsed=SimpleNamespace(category=None)), 0)
+        return gs
+
+    near_pocket = (-1.65, -1.0)
+    f = search().choose_frontier(*near_pocket)
+    assert f is not None and f.target[1] > 2.0, f.target
+    f = search(pocket_area=0.0).choose_frontier(*near_pocket)
+    assert f is not None and f.target[1] < -1.0, f.target
+    gs = search()
+    gs.bad_frontiers += [g.target for g in occ.frontiers(tight=True) if g.target[1] > 2.0]  # the room given up
+    f = gs.choose_frontier(*near_pocket)
+    assert f is not None and f.target[1] < -1.0, f.target
+
+
+def test_approach_that_detours_round_the_house_is_given_up():
+    """Walked + route left above max_detour x the first route + detour_slack: the approach is a detour, across
+    retries of the same instance; another instance gets a budget of its own; max_detour 0 turns it off."""
+    from types import SimpleNamespace
+
+    from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
+
+    nav = SimpleNamespace(route=4.0, reset=lambda: None)
+    nav.distance_to_target = lambda x, z: nav.route
+    gs = GoalSearch(GoalSearchConfig(max_detour=2.0, detour_slack=3.0), None, None, None, nav, None, 30.0)
+    gs.start(None, 0)
+    gs._begin_approach(7)
+    assert not gs._detoured(0.0, 0.0)  # budget: 2 x 4 + 3 = 11 m
+    nav.route = 3.0
+    assert not gs._detoured(1.0, 0.0)
+    nav.route = 12.0  # the way in front closed: round the house
+    assert gs._detoured(2.0, 0.0)
+    gs._begin_approach(7, retry=True)  # a retry of the same instance keeps what was walked (2 m)
+    nav.route = 8.0
+    assert not gs._detoured(5.0, 0.0)  # no jump from where the last try ended: 2 + 8 <= 11
+    nav.route = 7.0
+    assert gs._detoured(8.0, 0.0)  # walked 2 + 3, + 7 left > 11
+    gs._begin_approach(8)
+    assert not gs._detoured(8.0, 0.0)  # a new instance: a new budget (2 x 7 + 3)
+    gs._begin_approach(7)  # instance 7 chosen afresh (say, by the last resort): a new budget too
+    nav.route = 20.0
+    assert not gs._detoured(30.0, 0.0) and not gs._detoured(31.0, 0.0)
+    nav.route = math.inf  # unreachable is the navigator's to report, not a detour
+    assert not gs._detoured(9.0, 0.0)
+    off = GoalSearch(GoalSearchConfig(max_detour=0.0), None, None, None, nav, None, 30.0)
+    off.start(None, 0)
+    off._begin_approach(7)
+    nav.route = 100.0
+    assert not off._detoured(0.0, 0.0) and not off._detoured(50.0, 0.0)

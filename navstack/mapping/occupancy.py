@@ -262,10 +262,15 @@ class OccupancyGrid:
         self._cache.clear()
         return int(ok.sum())
 
-    def clear_blocked(self, x: float, z: float, radius: float) -> int:
-        """Forget the collision cells within `radius` m of (x, z); returns how many there were."""
+    def clear_blocked(self, x: float, z: float, radius: Optional[float]) -> int:
+        """Forget the collision cells within `radius` m of (x, z) (None: all of them); returns how many there were."""
         if self.logodds.size == 0:
             return 0
+        if radius is None:
+            n = int(self.blocked.sum())
+            self.blocked[:] = False
+            self._cache.clear()
+            return n
         k = int(math.ceil(radius / self.resolution))
         r0, c0 = (int(v) for v in self.to_cell(x, z))
         if r0 + k < 0 or c0 + k < 0:
@@ -361,6 +366,32 @@ class OccupancyGrid:
                                 np.stack([rr, cc], 1)))
         out.sort(key=lambda f: -f.size)
         self._cache[key] = out
+        return out
+
+    def frontier_gain(self, frontiers: List[Frontier], max_range: float = 3.0, rays: int = 48) -> np.ndarray:
+        """Per frontier, what going there could reveal: the unknown cells (as m^2) met by `rays` rays from its
+        target cell out to `max_range` (rays stop at occupied cells; unknown ones let them through). The rays
+        thin out with distance, so it under-counts far space: a pocket behind a sofa gives 0.1-0.5, a doorway
+        to an unseen room 2-5."""
+        out = np.zeros(len(frontiers))
+        if not frontiers or self.logodds.size == 0:
+            return out
+        H, W = self.shape
+        blocked = self.occupied(collisions=False)
+        unknown = self.unknown()
+        angles = np.linspace(0.0, 2 * np.pi, rays, endpoint=False)
+        steps = np.arange(1, int(max_range / self.resolution) + 1)
+        dr = np.outer(np.sin(angles), steps)  # (rays, steps) cell offsets
+        dc = np.outer(np.cos(angles), steps)
+        for i, f in enumerate(frontiers):
+            r0, c0 = self.to_cell(float(f.target[0]), float(f.target[1]))
+            rr = np.rint(r0 + dr).astype(int)
+            cc = np.rint(c0 + dc).astype(int)
+            inside = (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
+            rr, cc = np.clip(rr, 0, H - 1), np.clip(cc, 0, W - 1)
+            hit = np.maximum.accumulate(blocked[rr, cc] & inside, axis=1)
+            seen = ~hit & inside & unknown[rr, cc]
+            out[i] = len(np.unique(rr[seen] * W + cc[seen])) * self.resolution ** 2
         return out
 
     def regions(self) -> Tuple[np.ndarray, int]:

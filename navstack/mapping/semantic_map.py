@@ -229,8 +229,9 @@ class SemanticMap:
         return {"proposals": len(props), "embedded": len(want), "instances": len(imap),
                 "instance_ids": ids, **{f"{k}_ms": 1000 * v for k, v in tm.items()}}
 
-    def visible_box(self, obs: Observation, iid: int, cam=None) -> Optional[Tuple[int, int, int, int]]:
-        """Pixel box (x0, y0, x1, y1) of the instance's points visible (not hidden) in this frame, or None."""
+    def visible_box(self, obs: Observation, iid: int, cam=None, min_points: int = 5) -> Optional[Tuple[int, int, int, int]]:
+        """Pixel box (x0, y0, x1, y1) of the instance's points visible (not hidden) in this frame, or None
+        (fewer than `min_points` of up to 400 evenly sampled points in view)."""
         if iid not in self.instance_map.instances:
             return None
         cam = geo.observation_camera(obs) if cam is None else cam
@@ -247,7 +248,7 @@ class SemanticMap:
         u, v, z = u[ok], v[ok], z[ok]
         d = obs.depth[v, u]
         vis = np.isfinite(d) & (z <= d + 0.1)  # not hidden behind something nearer
-        if vis.sum() < 5:
+        if vis.sum() < min_points:
             return None
         u, v = u[vis], v[vis]
         return int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1
