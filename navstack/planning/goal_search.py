@@ -76,9 +76,10 @@ class GoalSearchConfig:
     stuck_steps: int = 8  # no progress for this many forward steps (3 turns count as one) -> give up the target
     reroute_jump: float = 1.0  # m: the route to an instance grew this much at once: progress is measured afresh
     max_reroutes: int = 3  # ... at most this often per instance approached
-    # Approaching one instance: metres walked + route left above this many times the route at its first
-    # approach (+ slack, m): given up like a stuck approach. Routes to stand points beyond the known map can
-    # grow a little at a time (each reroute under `reroute_jump` or within `max_reroutes`) round a house.
+    # Approaching one instance: metres walked + route left above this many times the route at the approach's
+    # start (+ slack, m; retries from another stand point go on counting): given up like a stuck approach.
+    # Routes to stand points beyond the known map can grow a little at a time (each reroute under
+    # `reroute_jump` or within `max_reroutes`) round a house. 0 = off.
     max_detour: float = 2.0
     detour_slack: float = 3.0
     # A start hemmed in by furniture: so little explored and no frontier with the agent radius's clearance
@@ -202,7 +203,7 @@ class GoalSearch:
         self._sight = None  # (instance id, window row, window col, clear-line mask) of the last approach_cells
         self.sightless: Set[int] = set()  # instances approached without the line-of-sight filter (it failed)
         self._sight_filtered = None
-        self._walk: dict = {}  # instance id -> [route at its first approach, metres walked, last (x, z)]
+        self._walk: dict = {}  # instance id -> [route at the approach's start, metres walked, last (x, z)]
         self._ranked_memo = (None, [])  # (map frame, ranked candidates)
 
     @property
