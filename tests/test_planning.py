@@ -711,29 +711,28 @@ def test_approach_that_detours_round_the_house_is_given_up():
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
     nav = SimpleNamespace(route=4.0, reset=lambda: None)
-    nav.distance_to_target = lambda x, z: nav.route
     gs = GoalSearch(GoalSearchConfig(max_detour=2.0, detour_slack=3.0), None, None, None, nav, None, 30.0)
     gs.start(None, 0)
     gs._begin_approach(7)
-    assert not gs._detoured(0.0, 0.0)  # budget: 2 x 4 + 3 = 11 m
+    assert not gs._detoured(0.0, 0.0, nav.route)  # budget: 2 x 4 + 3 = 11 m
     nav.route = 3.0
-    assert not gs._detoured(1.0, 0.0)
+    assert not gs._detoured(1.0, 0.0, nav.route)
     nav.route = 12.0  # the way in front closed: round the house
-    assert gs._detoured(2.0, 0.0)
+    assert gs._detoured(2.0, 0.0, nav.route)
     gs._begin_approach(7, retry=True)  # a retry of the same instance keeps what was walked (2 m)
     nav.route = 8.0
-    assert not gs._detoured(5.0, 0.0)  # no jump from where the last try ended: 2 + 8 <= 11
+    assert not gs._detoured(5.0, 0.0, nav.route)  # no jump from where the last try ended: 2 + 8 <= 11
     nav.route = 7.0
-    assert gs._detoured(8.0, 0.0)  # walked 2 + 3, + 7 left > 11
+    assert gs._detoured(8.0, 0.0, nav.route)  # walked 2 + 3, + 7 left > 11
     gs._begin_approach(8)
-    assert not gs._detoured(8.0, 0.0)  # a new instance: a new budget (2 x 7 + 3)
+    assert not gs._detoured(8.0, 0.0, nav.route)  # a new instance: a new budget (2 x 7 + 3)
     gs._begin_approach(7)  # instance 7 chosen afresh (say, by the last resort): a new budget too
     nav.route = 20.0
-    assert not gs._detoured(30.0, 0.0) and not gs._detoured(31.0, 0.0)
+    assert not gs._detoured(30.0, 0.0, nav.route) and not gs._detoured(31.0, 0.0, nav.route)
     nav.route = math.inf  # unreachable is the navigator's to report, not a detour
-    assert not gs._detoured(9.0, 0.0)
+    assert not gs._detoured(9.0, 0.0, nav.route)
     off = GoalSearch(GoalSearchConfig(max_detour=0.0), None, None, None, nav, None, 30.0)
     off.start(None, 0)
     off._begin_approach(7)
     nav.route = 100.0
-    assert not off._detoured(0.0, 0.0) and not off._detoured(50.0, 0.0)
+    assert not off._detoured(0.0, 0.0, nav.route) and not off._detoured(50.0, 0.0, nav.route)

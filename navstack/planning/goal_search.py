@@ -458,6 +458,12 @@ class GoalSearch:
         self.debug["frontier_value"] = None if not np.isfinite(values[best]) else round(float(values[best]), 3)
         return frontiers[best]
 
+    def _unwedge(self, x: float, z: float, radius: Optional[float]):
+        """Forget the collision cells and bump poses within `radius` m of (x, z) (None: all), then choose afresh."""
+        self.debug["unwedged_cells"] = self.smap.occupancy.clear_blocked(x, z, radius)
+        self.navigator.forget_bumps(near=None if radius is None else (x, z), radius=radius or 0.0)
+        return self._choose_frontier_afresh(x, z)
+
     def _choose_frontier_afresh(self, x: float, z: float):
         """Choose again with nothing given up and the navigator's per-goal overrides restored."""
         self.bad_frontiers = []
@@ -557,8 +563,9 @@ class GoalSearch:
                 cells = self.approach_cells(iid, x, z)
                 action = self.navigator.step(self.smap.occupancy, x, z, yaw, cells, ("instance", iid, len(cells) // 20))
                 bumped = self.target_collisions >= cfg.max_target_collisions
-                if action is None or bumped or self._stuck(self.navigator.distance_to_target(x, z), action) \
-                        or self._idle(x, z) or self._detoured(x, z):
+                route = self.navigator.distance_to_target(x, z)
+                if action is None or bumped or self._stuck(route, action) or self._idle(x, z) \
+                        or self._detoured(x, z, route):
                     self.target_collisions = 0
                     self._trail.clear()
                     if self.distance_to_instance(iid, x, z) <= cfg.stop_max_distance and not self._at_unseen_stand(iid, x, z):
@@ -594,15 +601,11 @@ class GoalSearch:
                 f = self._choose_frontier_afresh(x, z)
             if f is None and self.unreachable_frontiers and self.unwedges_left > 0:
                 self.unwedges_left -= 1
-                self.debug["unwedged_cells"] = self.smap.occupancy.clear_blocked(x, z, cfg.unwedge_radius)
-                self.navigator.forget_bumps(near=(x, z), radius=cfg.unwedge_radius)
-                f = self._choose_frontier_afresh(x, z)
+                f = self._unwedge(x, z, cfg.unwedge_radius)
             if f is None and self.unreachable_frontiers and self.unwedges_all_left > 0:
                 # still walled in: the bumps that closed the way (a doorway's jamb) lie farther off
                 self.unwedges_all_left -= 1
-                self.debug["unwedged_cells"] = self.smap.occupancy.clear_blocked(x, z, None)
-                self.navigator.forget_bumps()
-                f = self._choose_frontier_afresh(x, z)
+                f = self._unwedge(x, z, None)
             self._frontier_memo = (f, 0)
         if f is None:
             if self._begin_last_resort():
@@ -654,13 +657,12 @@ class GoalSearch:
         self.target_collisions = 0
         self.navigator.reset()
 
-    def _detoured(self, x: float, z: float) -> bool:
+    def _detoured(self, x: float, z: float, route: float) -> bool:
         """Approaching this instance (its retries from another stand point included) has walked so far that
-        walked + route left exceeds `max_detour` x the route at the approach's start + `detour_slack` m: a
+        walked + `route` left (the navigator's) exceeds `max_detour` x the route at the approach's start + `detour_slack` m: a
         route round unknown space to the far side of an object the agent stood beside, grown bit by bit."""
         if not self.config.max_detour > 0:
             return False
-        route = self.navigator.distance_to_target(x, z)
         walk = self._walk.get(self.instance)
         if walk is None:
             self._walk[self.instance] = [route if math.isfinite(route) else 0.0, 0.0, (x, z)]
