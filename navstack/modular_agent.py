@@ -52,7 +52,9 @@ class ModularConfig:
     # Past this fraction of the step budget (SimConfig.max_episode_steps) while still exploring, visit the
     # best instances that fell short of the thresholds (the last resort) instead of exploring on: fourth-
     # session textnav failures ran out of steps exploring after passing the goal. 1 = only when explored.
-    hurry_after: float = 0.6
+    # 0.8, not 0.6: at 0.6 most wrong last-resort STOPs came before the goal had been seen at all; 0.9
+    # leaves too few steps to reach the near-misses (twenty-first session, README).
+    hurry_after: float = 0.8
     frame_embed_every: int = 1  # CLIP-embed the whole frame for the value map every k steps
     # A forward step that moved less than this fraction of its length hit something the camera missed:
     # the cells just ahead are marked occupied for good (a collision map, as in SemExp-style agents).
