@@ -191,3 +191,20 @@ def test_the_clip_model_is_chosen_by_the_agent_config(tmp_path):
         ModularAgent(sim, ModularConfig(clip={"weigths": str(weights)}))
     with pytest.raises(Exception, match="missing.safetensors"):
         ModularAgent(sim, ModularConfig(clip={"weights": str(tmp_path / "missing.safetensors")}))
+
+
+def test_shipped_agent_config_states_the_defaults():
+    """configs/agent/modular.yaml documents the defaults: a key there that differs from ModularConfig's field
+    default would make `navstack eval` (which reads the file) and ModularConfig() (tests, the API) disagree."""
+    import dataclasses
+
+    import yaml
+
+    from navstack.config import CONFIG_DIR
+    from navstack.modular_agent import ModularConfig
+
+    shipped = yaml.safe_load((CONFIG_DIR / "agent" / "modular.yaml").read_text())
+    defaults = {f.name: getattr(ModularConfig(), f.name) for f in dataclasses.fields(ModularConfig)}
+    assert set(shipped) <= set(defaults), f"unknown keys: {set(shipped) - set(defaults)}"
+    differ = {k: (v, defaults[k]) for k, v in shipped.items() if v != defaults[k]}
+    assert not differ, f"modular.yaml vs ModularConfig defaults: {differ}"
