@@ -104,7 +104,8 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
 
 @pytest.mark.parametrize("script, argv", [("trace_episode", ["--seed", "9000"]),
                                           ("study_stop_checks", ["--seeds", "8998-9001"]),
-                                          ("study_clip_test_time", ["--seeds", "8998-9001"])])
+                                          ("study_clip_test_time", ["--seeds", "8998-9001"]),
+                                          ("study_path_overhead", ["--seeds", "8998-9001"])])
 def test_ground_truth_reports_refuse_held_out_houses(script, argv):
     """benchmarks/trace_episode.py and the study_*.py scripts read ground truth or exist to choose: development
     seeds only, refused before any house is built."""
