@@ -137,10 +137,6 @@ class GoalSearchConfig:
     # Exploring, look around (a full turn in place; turns add no path length) whenever the agent is this far
     # (m) from every place it looked around from: the map sees each room from inside. 0 = only at the start.
     look_around_every: float = 0.0
-    # Approaching an instance, keep heading for it while it stays plausible (the last resort's test) rather
-    # than switch to whichever candidate ranks first this frame or drop it when its P dips under the
-    # approach test: the views at close range and the STOP test decide. False = re-choose every step.
-    approach_commit: bool = False
 
     def validate(self) -> "GoalSearchConfig":
         if self.frontier_switch not in FRONTIER_SWITCH:
@@ -302,13 +298,6 @@ class GoalSearch:
         if room is not None and room < self.config.last_resort_min_room:
             return False
         return math.exp(c.parts["category"] / w.w_category) >= self.config.last_resort_min_p
-
-    def _still_plausible(self, iid: Optional[int]) -> bool:
-        """The instance is in the map, not blacklisted, and passes the last resort's relaxed test."""
-        if iid is None or iid in self.blacklist or iid not in self.smap.instance_map.instances:
-            return False
-        c = next((c for c in self.ranked() if c.instance_id == iid), None)
-        return c is not None and self._plausible(c)
 
     def _shape_fits(self, iid: int) -> bool:
         """The instance's shape is plausible for the goal category (`max_shape_distance2`); True where the
@@ -558,10 +547,7 @@ class GoalSearch:
             self.mode, self.spin_left = "spin", int(round(2 * math.pi / self.turn)) - 1
             return DiscreteAction.TURN_LEFT
         cand = None
-        if self.mode == "approach" and cfg.approach_commit and not self.last_resort_active \
-                and self._still_plausible(self.instance):
-            pass  # committed: verification at close range decides
-        elif self.mode in ("explore", "recover", "approach") and not self.last_resort_active:
+        if self.mode in ("explore", "recover", "approach") and not self.last_resort_active:
             cand = self.best_candidate()
             if cand is not None and cand.instance_id != self.instance:
                 self._begin_approach(cand.instance_id)
