@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mapping import evaluate, goal_photo, run_house  # noqa: E402
-from common import add_clip_args, clip_config, write_json  # noqa: E402
+from common import add_clip_args, clip_config, require_development_seeds, write_json  # noqa: E402
 
 from navstack.eval import parse_seed_range  # noqa: E402
 
@@ -139,8 +139,7 @@ def main(argv=None):
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     seeds = parse_seed_range(args.seeds)
-    if any(s >= 9000 for s in seeds):
-        raise SystemExit("calibration uses development seeds only (< 9000); held-out seeds are for the figures")
+    require_development_seeds(seeds, "calibration")
     from navstack.perception.clip_encoder import load_encoder
 
     enc = load_encoder(clip_config(args))

@@ -10,6 +10,13 @@ def machine() -> dict:
     return machine_info()
 
 
+def require_development_seeds(seeds, what: str = "this study") -> None:
+    """Studies and traces read ground truth or exist to choose a setting: held-out houses (>= 9000) are only
+    for the reported figures, so refuse them before any house is built."""
+    if max(seeds) >= 9000:
+        raise SystemExit(f"{what} is for development seeds (< 9000), got {max(seeds)}; held-out seeds are for the figures")
+
+
 def write_json(path, obj) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

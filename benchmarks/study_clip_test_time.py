@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import add_clip_args, clip_config, machine, write_json  # noqa: E402
+from common import add_clip_args, clip_config, machine, require_development_seeds, write_json  # noqa: E402
 
 SOURCE_SIZE = 96
 
@@ -56,8 +56,7 @@ def main(argv=None) -> int:
     from navstack.perception.clip_train import evaluate, parse_seeds
 
     seeds = parse_seeds(args.seeds)
-    if max(seeds) >= 9000:
-        raise SystemExit(f"this study is for development seeds (< 9000), got {args.seeds}; held-out seeds are for the figures")
+    require_development_seeds(seeds)
     ds = load_crop_set(CropSetConfig(seeds=tuple(seeds), mode="eval", views_per_object=1, background_per_house=0,
                                      image_size=SOURCE_SIZE), workers=args.workers)
     enc = ClipEncoder(clip_config(args, threads=args.threads))

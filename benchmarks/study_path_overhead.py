@@ -20,13 +20,15 @@ it down or went elsewhere. Ground truth (geodesics, instance ids, boxes) is read
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import require_development_seeds, write_json  # noqa: E402
 
 
 def run_house(job):
@@ -109,8 +111,7 @@ def main(argv=None) -> int:
     from navstack.eval import parse_seed_range
 
     seeds = parse_seed_range(args.seeds)
-    if max(seeds) >= 9000:
-        raise SystemExit("this study is for development seeds (< 9000); held-out seeds are for the figures")
+    require_development_seeds(seeds)
     import multiprocessing as mp
 
     from tqdm import tqdm
@@ -152,10 +153,7 @@ def main(argv=None) -> int:
                                                                        1e-9)) for r in split)
         print(f"  their SPL with exploring as straight as the geodesic: {ideal_explore:.3f}; "
               f"with approaching as straight: {ideal_approach:.3f}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-        print(f"wrote {args.json}")
+    write_json(args.json, rows)
     return 0
 
 

@@ -25,6 +25,9 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import require_development_seeds  # noqa: E402
 
 
 def run_house(job):
@@ -96,8 +99,7 @@ def main(argv=None):
     ap.add_argument("--json", help="write every recorded verification here (JSON lines)")
     args = ap.parse_args(argv)
     seeds = parse_seed_range(args.seeds)
-    if max(seeds) >= 9000:
-        raise SystemExit("this study is for development seeds (< 9000); held-out seeds are for the figures")
+    require_development_seeds(seeds)
     override = yaml.safe_load(Path(args.agent_config).read_text()) if args.agent_config else {}
     override.setdefault("search", {})["close_look"] = True
     import multiprocessing as mp

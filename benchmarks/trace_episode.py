@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import require_development_seeds  # noqa: E402
 
 
 def main(argv=None):
@@ -34,8 +39,7 @@ def main(argv=None):
                     help="per episode, a picture of the agent's occupancy map against the house's true obstacles, "
                          "with its collision cells and path (DIR/episode_<id>_occupancy.png)")
     args = ap.parse_args(argv)
-    if args.seed >= 9000:
-        raise SystemExit("tracing is for development seeds (< 9000); held-out seeds are for the figures")
+    require_development_seeds([args.seed], "tracing")
 
     from navstack.config import load_sim_config
     from navstack.eval import EvalConfig, HouseRunner

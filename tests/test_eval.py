@@ -105,10 +105,11 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
 @pytest.mark.parametrize("script, argv", [("trace_episode", ["--seed", "9000"]),
                                           ("study_stop_checks", ["--seeds", "8998-9001"]),
                                           ("study_clip_test_time", ["--seeds", "8998-9001"]),
-                                          ("study_path_overhead", ["--seeds", "8998-9001"])])
+                                          ("study_path_overhead", ["--seeds", "8998-9001"]),
+                                          ("calibrate_goals", ["--seeds", "8998-9001"])])
 def test_ground_truth_reports_refuse_held_out_houses(script, argv):
-    """benchmarks/trace_episode.py and the study_*.py scripts read ground truth or exist to choose: development
-    seeds only, refused before any house is built."""
+    """benchmarks/trace_episode.py, calibrate_goals.py and the study_*.py scripts read ground truth or exist
+    to choose: development seeds only (common.require_development_seeds), refused before any house is built."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{script}.py"
