@@ -34,3 +34,18 @@ def backend(house, renderer):
     from navstack.sim.backend import EmbeddedBackend
 
     return EmbeddedBackend(house, renderer=renderer)
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """Import a script of benchmarks/ by name (they are scripts, not a package): load_benchmark("bench_clip")."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -264,14 +264,9 @@ def test_train_clip_command_end_to_end(tmp_path):
         args.func(args)
 
 
-def test_bench_clip_step_times_the_trainers_own_step():
+def test_bench_clip_step_times_the_trainers_own_step(load_benchmark):
     """benchmarks/bench_clip_step.py runs clip_train's optimiser and loss (no copy of them) on random crops."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_clip_step.py"
-    spec = importlib.util.spec_from_file_location("bench_clip_step", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("bench_clip_step")
     fused = mod.time_setup("eager-fused", steps=1, batch=4, threads=1)
     loop = mod.time_setup("eager-loop", steps=1, batch=4, threads=1)
     assert fused["fused_optimizer"] is True and loop["fused_optimizer"] is False
@@ -314,3 +309,28 @@ def test_zero_shot_labels_of_object_and_background_crops():
     assert [labels[i] for i in idx] == ["sofa", "wall", "floor", "chair"]
     with pytest.raises(ValueError, match="unicorn"):
         zero_shot_labels([{"kind": "object", "category": "unicorn"}])
+
+
+def test_compare_clip_pairs_instances(load_benchmark):
+    """benchmarks/compare_clip.py: b's wins and losses against a counted on the same instances, sign test."""
+    mod = load_benchmark("compare_clip")
+    a = np.array([1, 1, 0, 0, 1, 0], bool)
+    b = np.array([1, 0, 1, 1, 1, 0], bool)
+    r = mod.paired(a, b)
+    assert (r["won"], r["lost"]) == (2, 1) and 0.99 <= r["p"] <= 1.0  # 2 vs 1 is no evidence either way
+    many = mod.paired(np.zeros(40, bool), np.ones(40, bool))
+    assert many["won"] == 40 and many["p"] < 1e-6
+    assert mod.paired(a, a) == {"won": 0, "lost": 0, "p": 1.0}
+
+
+@needs_weights
+def test_compare_clip_end_to_end(tmp_path, load_benchmark):
+    """The shipped model against itself on one development house: same figures, nothing won or lost."""
+    mod = load_benchmark("compare_clip")
+    out = tmp_path / "cmp.json"
+    assert mod.main(["--seeds", "1000", "--workers", "1", "--json", str(out), "shipped", "shipped"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["category_accuracy"] == rows[1]["category_accuracy"] > 0.5
+    assert rows[1]["zero_shot_vs_first"] == {"won": 0, "lost": 0, "p": 1.0}
+    with pytest.raises(SystemExit, match="no such weights file"):
+        mod.main(["--seeds", "1000", "shipped", str(tmp_path / "missing.safetensors")])

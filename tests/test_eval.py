@@ -106,33 +106,23 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
                                           ("study_stop_checks", ["--seeds", "8998-9001"]),
                                           ("study_clip_test_time", ["--seeds", "8998-9001"]),
                                           ("study_path_overhead", ["--seeds", "8998-9001"]),
-                                          ("calibrate_goals", ["--seeds", "8998-9001"])])
-def test_ground_truth_reports_refuse_held_out_houses(script, argv):
-    """benchmarks/trace_episode.py, calibrate_goals.py and the study_*.py scripts read ground truth or exist
-    to choose: development seeds only (common.require_development_seeds), refused before any house is built."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{script}.py"
-    spec = importlib.util.spec_from_file_location(script, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+                                          ("calibrate_goals", ["--seeds", "8998-9001"]),
+                                          ("compare_clip", ["--seeds", "8998-9001", "shipped", "shipped"])])
+def test_ground_truth_reports_refuse_held_out_houses(script, argv, load_benchmark):
+    """benchmarks/trace_episode.py, calibrate_goals.py, compare_clip.py and the study_*.py scripts read ground
+    truth or exist to choose: development seeds only (common.require_development_seeds), refused before any house is built."""
     with pytest.raises(SystemExit, match="development seeds"):
-        mod.main(argv)
+        load_benchmark(script).main(argv)
 
 
-def test_trace_occupancy_picture_tells_truth_map_and_bumps_apart(tmp_path, house):
+def test_trace_occupancy_picture_tells_truth_map_and_bumps_apart(tmp_path, house, load_benchmark):
     """benchmarks/trace_episode.py --occupancy-png: the agent's map against the house's true obstacles."""
-    import importlib.util
-
     import cv2
     import numpy as np
 
     from navstack.mapping.occupancy import OccupancyGrid
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trace_episode.py"
-    spec = importlib.util.spec_from_file_location("trace_episode", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("trace_episode")
 
     occ = OccupancyGrid()
     x0, z0, x1, z1 = house.plan.bounds

@@ -232,6 +232,14 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
     the crops of all instances of its category in the same house (instances without a same-category
     distractor are counted separately). Everything is reported overall and for hold-out models.
     """
+    return summarise(instance_results(encoder, ds, categories))
+
+
+def instance_results(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = None) -> Dict:
+    """Per instance of an eval-mode CropSet: true and predicted category index, zero-shot `correct`,
+    retrieval `hits` (own crop ranked first), `has_distractor`, `holdout` model; also the `categories`,
+    the house `groups` (seed, category) -> instance rows and the image encoding time. Instances come in
+    the crop set's order, so two models' results on the same set pair up row by row."""
     from navstack.perception.clip_data import retrieval_caption
     from navstack.sim.catalog import CATEGORIES
 
@@ -244,7 +252,6 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
     labels = encoder.label_embeddings(categories)
     pred = np.argmax(img @ labels.T, axis=1)
     truth = np.array([categories.index(c) for c in meta["category"]])
-    correct = pred == truth
     captions = [retrieval_caption({k: meta[k][i] for k in meta}) for i in range(len(idx))]
     txt = encoder.encode_text(captions) if captions else np.zeros((0, encoder.dim), np.float32)
     hits, has_distractor = np.zeros(len(idx), bool), np.zeros(len(idx), bool)
@@ -256,7 +263,18 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
         for r, i in enumerate(members):
             hits[i] = int(np.argmax(sims[r])) == r
             has_distractor[i] = len(members) > 1
-    hold = meta["holdout"].astype(bool)
+    return {"categories": categories, "seed": meta["seed"].astype(int), "truth": truth, "pred": pred,
+            "correct": pred == truth, "hits": hits, "has_distractor": has_distractor,
+            "holdout": meta["holdout"].astype(bool), "groups": groups, "image_encode_s": t_img}
+
+
+def summarise(res: Dict) -> Dict:
+    """The figures of :func:`evaluate` from :func:`instance_results`."""
+    categories, truth, pred, correct = res["categories"], res["truth"], res["pred"], res["correct"]
+    hits, has_distractor, groups = res["hits"], res["has_distractor"], res["groups"]
+    cat_names = np.array(categories)[truth]
+    seed = res["seed"]
+    hold = res["holdout"]
 
     def rate(mask):
         return round(float(mask.mean()), 4) if len(mask) else None
@@ -273,8 +291,8 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
         confusion[key] = confusion.get(key, 0) + 1
     rd = has_distractor
     return {
-        "houses": len({int(s) for s in meta["seed"]}),
-        "instances": int(len(idx)),
+        "houses": len({int(s) for s in seed}),
+        "instances": int(len(truth)),
         "holdout_instances": int(hold.sum()),
         "category_accuracy": rate(correct),
         "category_accuracy_holdout_models": rate(correct[hold]),
@@ -284,11 +302,11 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
         "retrieval_holdout_instances": int((rd & hold).sum()),
         "retrieval_top1_holdout_models": rate(hits[rd & hold]),
         "retrieval_top1_seen_models": rate(hits[rd & ~hold]),
-        "retrieval_mean_distractors": round(float(np.mean([len(groups[(int(meta['seed'][i]), str(meta['category'][i]))]) - 1
+        "retrieval_mean_distractors": round(float(np.mean([len(groups[(int(seed[i]), str(cat_names[i]))]) - 1
                                                            for i in np.nonzero(rd)[0]])), 2) if rd.any() else None,
         "per_category": per_cat,
         "top_confusions": dict(sorted(confusion.items(), key=lambda kv: -kv[1])[:10]),
-        "image_encode_ms_per_crop": round(1000 * t_img / max(len(idx), 1), 3),
+        "image_encode_ms_per_crop": round(1000 * res["image_encode_s"] / max(len(truth), 1), 3),
     }
 
 
