@@ -32,10 +32,16 @@ def add_clip_args(ap) -> None:
 
 def clip_config(args, **kwargs):
     """The ClipConfig the --clip-* options (add_clip_args) ask for; `kwargs` set its other fields."""
+    return local_clip_config(args.clip_weights, args.clip_config, **kwargs)
+
+
+def local_clip_config(weights=None, model_config=None, **kwargs):
+    """ClipConfig for a local weights file (its model config: the .json beside it unless given); None: the
+    shipped model. `kwargs` set its other fields."""
     from navstack.perception.clip_encoder import ClipConfig
 
     cc = ClipConfig(**kwargs)
-    if args.clip_weights:
-        cc.weights = args.clip_weights
-        cc.model_config = args.clip_config or str(Path(args.clip_weights).with_suffix(".json"))
+    if weights:
+        cc.weights = str(weights)
+        cc.model_config = str(model_config or Path(weights).with_suffix(".json"))
     return cc

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, require_development_seeds, write_json  # noqa: E402
+from common import local_clip_config, machine, require_development_seeds, write_json  # noqa: E402
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict:
@@ -47,21 +47,19 @@ def main(argv=None) -> int:
         p.error("give at least two models to compare")
 
     from navstack.perception.clip_data import CropSetConfig, load_crop_set
-    from navstack.perception.clip_encoder import ClipConfig, ClipEncoder
+    from navstack.perception.clip_encoder import ClipEncoder
     from navstack.perception.clip_train import instance_results, parse_seeds, summarise
 
     seeds = parse_seeds(args.seeds)
     require_development_seeds(seeds, "compare_clip.py")
-    for m in args.models:
-        if m != "shipped" and not (Path(m).is_file() and Path(m).with_suffix(".json").is_file()):
+    configs = [local_clip_config(None if m == "shipped" else m, threads=args.threads) for m in args.models]
+    for m, cfg in zip(args.models, configs):
+        if m != "shipped" and not (Path(cfg.weights).is_file() and Path(cfg.model_config).is_file()):
             raise SystemExit(f"{m}: no such weights file with its model config .json beside it")
     ds = load_crop_set(CropSetConfig(seeds=tuple(seeds), mode="eval", views_per_object=1, background_per_house=0,
                                      image_size=64), workers=args.workers)
     rows, first = [], None
-    for m in args.models:
-        cfg = ClipConfig(threads=args.threads)
-        if m != "shipped":
-            cfg.weights, cfg.model_config = m, str(Path(m).with_suffix(".json"))
+    for m, cfg in zip(args.models, configs):
         res = instance_results(ClipEncoder(cfg), ds)
         s = summarise(res)
         row = {"model": m, "category_accuracy": s["category_accuracy"],
@@ -71,7 +69,7 @@ def main(argv=None) -> int:
             first = res
             print(f"{s['instances']} instances ({s['holdout_instances']} of hold-out models) in houses {args.seeds}")
         else:
-            rd = res["has_distractor"]
+            rd = res["distractors"] > 0
             row["zero_shot_vs_first"] = paired(first["correct"], res["correct"])
             row["zero_shot_holdout_vs_first"] = paired(first["correct"][res["holdout"]], res["correct"][res["holdout"]])
             row["retrieval_vs_first"] = paired(first["hits"][rd], res["hits"][rd])

@@ -236,10 +236,10 @@ def evaluate(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = Non
 
 
 def instance_results(encoder: ClipEncoder, ds, categories: Optional[Sequence[str]] = None) -> Dict:
-    """Per instance of an eval-mode CropSet: true and predicted category index, zero-shot `correct`,
-    retrieval `hits` (own crop ranked first), `has_distractor`, `holdout` model; also the `categories`,
-    the house `groups` (seed, category) -> instance rows and the image encoding time. Instances come in
-    the crop set's order, so two models' results on the same set pair up row by row."""
+    """Per instance of an eval-mode CropSet: house `seed`, true and predicted category index, zero-shot
+    `correct`, retrieval `hits` (own crop ranked first), `distractors` (other instances of its category in
+    its house), `holdout` model; also the `categories` and the image encoding time. Instances come in the
+    crop set's order, so two models' results on the same set pair up row by row."""
     from navstack.perception.clip_data import retrieval_caption
     from navstack.sim.catalog import CATEGORIES
 
@@ -254,7 +254,7 @@ def instance_results(encoder: ClipEncoder, ds, categories: Optional[Sequence[str
     truth = np.array([categories.index(c) for c in meta["category"]])
     captions = [retrieval_caption({k: meta[k][i] for k in meta}) for i in range(len(idx))]
     txt = encoder.encode_text(captions) if captions else np.zeros((0, encoder.dim), np.float32)
-    hits, has_distractor = np.zeros(len(idx), bool), np.zeros(len(idx), bool)
+    hits, distractors = np.zeros(len(idx), bool), np.zeros(len(idx), int)
     groups: Dict[tuple, List[int]] = {}
     for i in range(len(idx)):
         groups.setdefault((int(meta["seed"][i]), str(meta["category"][i])), []).append(i)
@@ -262,19 +262,16 @@ def instance_results(encoder: ClipEncoder, ds, categories: Optional[Sequence[str
         sims = txt[members] @ img[members].T  # rows: captions, cols: crops
         for r, i in enumerate(members):
             hits[i] = int(np.argmax(sims[r])) == r
-            has_distractor[i] = len(members) > 1
+            distractors[i] = len(members) - 1
     return {"categories": categories, "seed": meta["seed"].astype(int), "truth": truth, "pred": pred,
-            "correct": pred == truth, "hits": hits, "has_distractor": has_distractor,
-            "holdout": meta["holdout"].astype(bool), "groups": groups, "image_encode_s": t_img}
+            "correct": pred == truth, "hits": hits, "distractors": distractors,
+            "holdout": meta["holdout"].astype(bool), "image_encode_s": t_img}
 
 
 def summarise(res: Dict) -> Dict:
     """The figures of :func:`evaluate` from :func:`instance_results`."""
     categories, truth, pred, correct = res["categories"], res["truth"], res["pred"], res["correct"]
-    hits, has_distractor, groups = res["hits"], res["has_distractor"], res["groups"]
-    cat_names = np.array(categories)[truth]
-    seed = res["seed"]
-    hold = res["holdout"]
+    hits, distractors, hold = res["hits"], res["distractors"], res["holdout"]
 
     def rate(mask):
         return round(float(mask.mean()), 4) if len(mask) else None
@@ -289,9 +286,9 @@ def summarise(res: Dict) -> Dict:
     for t, p in zip(truth[~correct], pred[~correct]):
         key = f"{categories[t]}->{categories[p]}"
         confusion[key] = confusion.get(key, 0) + 1
-    rd = has_distractor
+    rd = distractors > 0
     return {
-        "houses": len({int(s) for s in seed}),
+        "houses": len(set(res["seed"].tolist())),
         "instances": int(len(truth)),
         "holdout_instances": int(hold.sum()),
         "category_accuracy": rate(correct),
@@ -302,8 +299,7 @@ def summarise(res: Dict) -> Dict:
         "retrieval_holdout_instances": int((rd & hold).sum()),
         "retrieval_top1_holdout_models": rate(hits[rd & hold]),
         "retrieval_top1_seen_models": rate(hits[rd & ~hold]),
-        "retrieval_mean_distractors": round(float(np.mean([len(groups[(int(seed[i]), str(cat_names[i]))]) - 1
-                                                           for i in np.nonzero(rd)[0]])), 2) if rd.any() else None,
+        "retrieval_mean_distractors": round(float(distractors[rd].mean()), 2) if rd.any() else None,
         "per_category": per_cat,
         "top_confusions": dict(sorted(confusion.items(), key=lambda kv: -kv[1])[:10]),
         "image_encode_ms_per_crop": round(1000 * res["image_encode_s"] / max(len(truth), 1), 3),
