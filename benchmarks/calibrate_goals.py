@@ -12,6 +12,9 @@ overlap. Then, for what GoalSearch.accept() looks at:
   goal category (positives) and instances that are not (negatives), every category present;
 * image goals (IIN-style photos of matched objects): the CLIP image cosine and ORB inliers of the goal's
   own instance (positive) and of the other instances of its category (negatives);
+* text goals' colour and material words: P(word | instance) among the goal encoder's colour (material)
+  words, for the word of the instance's own object (positive) at the same-category instances whose object
+  has it (positives) and those whose object has another (negatives: the distractors the word must rule out);
 * text goals' room phrase: P(room type | instance) (SemanticMap.room_distribution) for the room type the
   object stands in (positive) and the other room types of the house (negatives);
 * text goals' nearby object ("next to the sofa"): the near evidence (best P(category) x exp(-d / scale) of
@@ -92,6 +95,32 @@ def near_rows(smap, house, match_ids):
     return rows
 
 
+def attribute_rows(smap, house, match_ids, key: str):
+    """(P(word), positive) for each matched object's `key` attribute ("color" or "material") at every
+    matched instance of its category; positive where that instance's object has the same word."""
+    from navstack.perception.clip_encoder import category_words
+    from navstack.perception.goal_encoding import COLOURS, MATERIALS, GoalEncoder
+
+    words = COLOURS if key == "color" else MATERIALS
+    genc = GoalEncoder(smap.encoder, smap.categories)
+    imap = smap.instance_map
+    objs = {o.id: o for o in house.objects}
+    rows = []
+    for iid, oid in match_ids.items():
+        word = objs[oid].attributes.get(key, "")
+        if word not in words:
+            continue
+        same = [i for i, o in match_ids.items()
+                if objs[o].category == objs[oid].category and imap[i].feature is not None]
+        if not same:
+            continue
+        feats = np.stack([imap[i].feature for i in same])
+        logp = genc._attribute_logp(feats, words, word, category_words(objs[oid].category)[0])
+        rows += [(float(np.exp(lp)), objs[match_ids[i]].attributes.get(key, "") == word)
+                 for i, lp in zip(same, logp)]
+    return rows
+
+
 def image_rows(smap, house, match_ids, max_images: int, seed: int):
     """(cosine, inliers, positive) for the goal's instance and same-category instances, per goal photo."""
     from navstack.perception.goal_encoding import GoalEncoder
@@ -144,6 +173,7 @@ def main(argv=None):
 
     enc = load_encoder(clip_config(args))
     cat_rows, img_rows, rm_rows, nr_rows = [], [], [], []
+    attr_rows = {"colour": [], "material": []}
     for seed in seeds:
         house, smap, seen, _ = run_house(seed, enc, "geometry")
         res = evaluate(smap, house, seen, smap.categories)
@@ -151,6 +181,8 @@ def main(argv=None):
         cat_rows += category_rows(smap, house, match_ids)
         rm_rows += room_rows(smap, house, match_ids)
         nr_rows += near_rows(smap, house, match_ids)
+        attr_rows["colour"] += attribute_rows(smap, house, match_ids, "color")
+        attr_rows["material"] += attribute_rows(smap, house, match_ids, "material")
         img_rows += image_rows(smap, house, match_ids, args.images_per_house, seed)
         print(f"seed {seed}: {len(match_ids)} matched instances", flush=True)
     p, am, pos = (np.array(c) for c in zip(*cat_rows))
@@ -171,7 +203,12 @@ def main(argv=None):
         pn, npos = (np.array(c) for c in zip(*nr_rows))
         out["near"] = {"pairs": len(nr_rows), "positives": int(npos.sum()),
                        "evidence": rates(pn, npos, [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])}
-    for block in ("category", "image", "room", "near"):
+    for block, rows in attr_rows.items():
+        if rows:
+            pa, apos = (np.array(c) for c in zip(*rows))
+            out[block] = {"pairs": len(rows), "positives": int(apos.sum()),
+                          "p_word": rates(pa, apos, [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5])}
+    for block in ("category", "image", "room", "near", "colour", "material"):
         for name, table in (out.get(block) or {}).items():
             if isinstance(table, list):
                 print(f"\n{block} / {name}:")

@@ -173,3 +173,28 @@ def test_image_goal_keypoint_verification(encoder):
     by_id = {x.instance_id: x for x in c}
     assert by_id[2].verified is True and by_id[1].verified is False
     assert c[0].instance_id == 2 and by_id[2].parts["keypoints"] > by_id[1].parts["keypoints"]
+
+
+def test_calibration_tabulates_colour_words_against_same_category_distractors(load_benchmark):
+    """benchmarks/calibrate_goals.py's colour / material rows: for each object's word, every instance of its
+    category, positive where that instance's object has the word (the shipped model; text embeddings stand
+    in for view features, so each instance 'looks like' its own description)."""
+    from types import SimpleNamespace
+
+    from navstack.perception.clip_encoder import load_encoder
+
+    cal = load_benchmark("calibrate_goals")
+    enc = load_encoder()
+    objs = [SimpleNamespace(id=1, category="chair", attributes={"color": "red", "material": "wooden"}),
+            SimpleNamespace(id=2, category="chair", attributes={"color": "blue", "material": "wooden"}),
+            SimpleNamespace(id=3, category="sofa", attributes={"color": "red"})]
+    feats = enc.encode_text(["a red chair", "a blue chair", "a red sofa"])
+    imap = {10 + i: SimpleNamespace(feature=f) for i, f in enumerate(feats)}
+    smap = SimpleNamespace(encoder=enc, categories=list(DEFAULT_CATEGORIES), instance_map=imap)
+    match_ids = {10: 1, 11: 2, 12: 3}
+    rows = cal.attribute_rows(smap, SimpleNamespace(objects=objs), match_ids, "color")
+    assert [pos for _, pos in rows] == [True, False, False, True, True]  # red@10, red@11, blue@10, blue@11, red@12
+    assert all(0 < p < 1 for p, _ in rows)
+    assert rows[0][0] > rows[1][0] and rows[3][0] > rows[2][0]  # a chair's own colour word beats its distractor's
+    # material: both chairs are wooden (all positive); the sofa has no material word and adds no row
+    assert [pos for _, pos in cal.attribute_rows(smap, SimpleNamespace(objects=objs), match_ids, "material")] == [True] * 4

@@ -386,9 +386,9 @@ def test_text_goals_need_the_named_room_to_be_accepted_and_for_the_last_resort()
         gs.start(SimpleNamespace(kind=kind, category=None, parsed=SimpleNamespace(category="cabinet")), 0)
         return gs
 
-    def cand(p_room, p_cat=0.9, p_colour=0.9):
+    def cand(p_room, p_cat=0.9, p_colour=0.9, p_material=1 / 8):
         parts = {"category": math.log(p_cat), "colour": w.w_colour * math.log(p_colour),
-                 "room": w.w_room * math.log(p_room)}
+                 "material": w.w_material * math.log(p_material), "room": w.w_room * math.log(p_room)}
         return SimpleNamespace(instance_id=5, category="cabinet", score=0.0, parts=parts)
 
     gs = search()
@@ -397,6 +397,9 @@ def test_text_goals_need_the_named_room_to_be_accepted_and_for_the_last_resort()
     assert not gs.accept(cand(1 / 7))  # no room evidence yet (uniform over 7 types): wait for it
     assert not gs.accept(cand(0.4, p_colour=0.1))  # the colour word still counts
     assert search(room_threshold=0.1).accept(cand(0.12))  # the threshold is the config's
+    # the material word only ranks by default (the embedded model cannot see materials); a real CLIP may gate
+    assert gs.accept(cand(0.4, p_material=0.01))
+    assert not search(material_threshold=0.2).accept(cand(0.4)) and search(material_threshold=0.1).accept(cand(0.4))
     # the last resort's relaxed test: the category may fall short, the room must not be clearly another
     assert gs._plausible(cand(0.12, p_cat=0.15)) and gs._plausible(cand(1 / 7, p_cat=0.15))
     assert not gs._plausible(cand(0.07, p_cat=0.15))
