@@ -106,6 +106,7 @@ def test_workers_give_the_same_results_as_serial(tmp_path, house):
                                           ("study_stop_checks", ["--seeds", "8998-9001"]),
                                           ("study_clip_test_time", ["--seeds", "8998-9001"]),
                                           ("study_path_overhead", ["--seeds", "8998-9001"]),
+                                          ("study_value_crops", ["--seeds", "8998-9001"]),
                                           ("calibrate_goals", ["--seeds", "8998-9001"]),
                                           ("compare_clip", ["--seeds", "8998-9001", "shipped", "shipped"])])
 def test_ground_truth_reports_refuse_held_out_houses(script, argv, load_benchmark):

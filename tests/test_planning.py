@@ -679,13 +679,12 @@ def test_frontier_gain_tells_a_pocket_from_an_unseen_room():
 
 
 def test_explorer_leaves_pockets_for_last():
-    """With `pocket_area` 1.0 (the default), a pocket frontier 0.3 m away waits while a frontier opening onto
-    an unseen room is left, then is explored like any other; with pocket_area 0 the nearer pocket goes first."""
+    """With `pocket_area` 1.0, a pocket frontier 0.3 m away waits while a frontier opening onto an unseen room
+    is left, then is explored like any other; with pocket_area 0 (the default) the nearer pocket goes first."""
     from types import SimpleNamespace
 
     from navstack.planning.goal_search import GoalSearch, GoalSearchConfig
 
-    assert GoalSearchConfig().pocket_area == 1.0
     occ = grid_with_pocket()
     smap = SimpleNamespace(occupancy=occ, categories=[], instance_map=SimpleNamespace(instances={}))
 
