@@ -10,8 +10,8 @@ random navigable views per house and, for each category of the house, scores the
 frame's similarity and by the best of `--crops` crops (half the frame's height, evenly spread along the
 horizon band, where far objects sit). Reported: the mean over categories of the AUC that the score ranks
 frames showing the category (ground-truth instance pixels, for this report only) above frames showing
-none of it - for near views (>= 300 pixels within 4.5 m, what the map embeds) and far-only views (>= 300
-pixels beyond 4.5 m, < 300 within).
+none of it - for near views (at least the map's `min_embed_pixels` within its proposal range, 300 pixels
+within 4.5 m by default: what the map embeds) and far-only views (that many beyond it, fewer within).
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, require_development_seeds, write_json  # noqa: E402
-
-NEAR_RANGE = 4.5  # m: the map's proposal range (MappingConfig.proposals.max_range)
-MIN_PIXELS = 300
 
 
 def horizon_crops(rgb, n: int):
@@ -63,6 +60,7 @@ def main(argv=None) -> dict:
     from tqdm import tqdm
 
     from navstack.config import load_sim_config
+    from navstack.mapping.semantic_map import load_mapping_config
     from navstack.perception.clip_encoder import ClipConfig, load_encoder
     from navstack.perception.goal_encoding import GoalEncoder
     from navstack.sim.backend import camera_rotation
@@ -70,6 +68,8 @@ def main(argv=None) -> dict:
     from navstack.types import Intrinsics
 
     sim = load_sim_config(None)
+    mapping = load_mapping_config()
+    near_range, min_pixels = mapping.proposals.max_range, mapping.min_embed_pixels  # what the map embeds
     intr = Intrinsics.from_hfov(sim.width, sim.height, sim.hfov)
     encoder = load_encoder(ClipConfig())
     goals = GoalEncoder(encoder)
@@ -83,14 +83,15 @@ def main(argv=None) -> dict:
         rng = np.random.default_rng(seed)
         for p in house.navgrid.sample_navigable(rng, args.poses):
             eye = np.array([p[0], sim.sensor_height, p[-1]])
+            # the renderer, not the backend: its depth is not clipped at the sensor's range
             r = renderer.render(eye, camera_rotation(rng.uniform(-math.pi, math.pi), 0.0), intr)
             emb = np.asarray(encoder.encode_images([r.rgb, *horizon_crops(r.rgb, args.crops)]), np.float32)
             s = emb @ text.T
             for k, c in enumerate(cats):
                 on = np.isin(r.instance, ids_of[c])
-                near = int((on & (r.depth <= NEAR_RANGE)).sum())
+                near = int((on & (r.depth <= near_range)).sum())
                 rows.append((c, near, int(on.sum()) - near, float(s[0, k]), float(s[1:, k].max())))
-    views = {"near": lambda n, f: n >= MIN_PIXELS, "far only": lambda n, f: f >= MIN_PIXELS and n < MIN_PIXELS}
+    views = {"near": lambda n, f: n >= min_pixels, "far only": lambda n, f: f >= min_pixels and n < min_pixels}
     out = {"seeds": args.seeds, "poses": args.poses, "crops": args.crops, "machine": machine()}
     for view, shows in views.items():
         for name, col in (("whole frame", 3), ("horizon crops", 4)):
